@@ -1,0 +1,178 @@
+"""The `assistant` command line: ingest, search, ask, config show. Thin: parses, calls the core, prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from assistant.offline import apply_offline_defaults
+
+apply_offline_defaults()
+
+from assistant.errors import AssistantError  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+
+app = typer.Typer(help="Ask questions about a collection of paper abstracts, with cited answers.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+KOpt = Annotated[Optional[int], typer.Option("-k", help="Number of papers.", min=1, max=50)]
+SinceOpt = Annotated[Optional[str], typer.Option("--since", help="Only papers seen in feeds on/after this date.")]
+UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Only papers seen in feeds on/before this date.")]
+CodeOpt = Annotated[bool, typer.Option("--has-code", help="Only papers with a code link.")]
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _run(action: Callable[[], None]) -> None:
+    """Turn the core's errors into one line and the contract's exit code."""
+    try:
+        action()
+    except AssistantError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+def _assistant(**overrides):
+    from assistant.core import Assistant
+
+    return Assistant(Settings(), **overrides)
+
+
+def _filter(since: str | None, until: str | None, has_code: bool):
+    from assistant.errors import ConfigError
+    from assistant.store import SearchFilter
+    from ingest.normalize import parse_feed_date
+
+    days = []
+    for name, value in (("--since", since), ("--until", until)):
+        parsed = parse_feed_date(value) if value else None
+        if value and parsed is None:
+            raise ConfigError(f"{name} {value!r} is not a date (try 'Mar 13' or 2024-03-13)")
+        days.append(parsed[1] if parsed else None)
+    return SearchFilter(since_day=days[0], until_day=days[1], has_code=has_code)
+
+
+@app.command()
+def ingest(paths: Annotated[list[Path], typer.Argument(help="Feed files or folders.")], as_json: JsonOpt = False):
+    """Ingest feed dumps, JSONL/JSON, arXiv metadata or CSV files; re-running changes nothing."""
+
+    def action():
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        bot = _assistant(chat_model=None)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} papers"),
+                          TimeElapsedColumn(), disable=as_json or not sys.stderr.isatty(),
+                          console=_stderr_console()) as bar:
+                task = bar.add_task("embedding and indexing", total=None)
+                report = bot.ingest(paths, progress=lambda _unit, n: bar.advance(task, n))
+            papers = bot.index.count()
+        finally:
+            bot.close()
+        if as_json:
+            typer.echo(report.model_dump_json())
+        else:
+            typer.echo(f"{report.papers_seen} papers seen: {report.papers_new} new, {report.papers_updated} updated, "
+                       f"{report.papers_unchanged} unchanged; {report.chunks_written} chunks written; "
+                       f"{papers} chunks in the index.")
+            for error in report.errors:
+                typer.echo(f"error: {error}", err=True)
+        if report.errors:
+            raise typer.Exit(1)
+
+    _run(action)
+
+
+@app.command()
+def search(query: str, k: KOpt = None, as_json: JsonOpt = False, since: SinceOpt = None, until: UntilOpt = None,
+           has_code: CodeOpt = False):
+    """Ranked papers for a query (hybrid retrieval, then rerank)."""
+
+    def action():
+        bot = _assistant(chat_model=None)
+        try:
+            hits = bot.search(query, k, _filter(since, until, has_code))
+        finally:
+            bot.close()
+        rows = [{"rank": i, "paper_id": h.paper_id, "title": h.title, "score": round(h.score, 6),
+                 "snippet": h.snippet, "feeds": h.feeds} for i, h in enumerate(hits, 1)]
+        if as_json:
+            typer.echo(json.dumps(rows, ensure_ascii=False))
+            return
+        for row in rows:
+            typer.echo(f"{row['rank']:>2}. {row['title']}  ({row['score']:.4f}; {', '.join(row['feeds'])})")
+
+    _run(action)
+
+
+@app.command()
+def ask(question: str, as_json: JsonOpt = False, k: KOpt = None, since: SinceOpt = None, until: UntilOpt = None,
+        has_code: CodeOpt = False,
+        history: Annotated[Optional[Path], typer.Option(help="JSON file of prior turns [{role, content}].")] = None):
+    """Answer a question from the abstracts, citing the papers used."""
+
+    def action():
+        from assistant.models import Answer
+
+        bot = _assistant()
+        try:
+            answer = None
+            for item in bot.answer_stream(question, _history(history), k, _filter(since, until, has_code)):
+                if isinstance(item, Answer):
+                    answer = item
+                elif not as_json:
+                    typer.echo(item, nl=False)
+        finally:
+            bot.close()
+        if as_json:
+            typer.echo(answer.model_dump_json(include={"answer", "citations", "abstained", "model", "timings_ms",
+                                                      "query", "removed_citations", "generation_failed"}))
+            return
+        typer.echo("\n")
+        for c in answer.citations:
+            extra = f" — code: {c.code_url}" if c.code_url else ""
+            typer.echo(f"[{c.n}] {c.title} ({', '.join(c.feeds)}){extra}")
+
+    _run(action)
+
+
+@config_app.command("show")
+def config_show():
+    """Print the effective settings (secrets masked)."""
+    _run(lambda: typer.echo(json.dumps(Settings().masked(), indent=2, default=str)))
+
+
+def _history(path: Path | None):
+    from pydantic import TypeAdapter, ValidationError
+
+    from assistant.errors import ConfigError
+    from assistant.models import Turn
+
+    if path is None:
+        return []
+    try:
+        return TypeAdapter(list[Turn]).validate_json(path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise ConfigError(f"--history {path}: {str(exc).splitlines()[0]}") from exc
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def main() -> None:
+    app()

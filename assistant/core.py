@@ -1,0 +1,161 @@
+"""The one core every surface calls: ingest, search and ask, with dependencies passed in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.answer import (
+    ABSTAIN_TEXT,
+    GENERATION_FAILED_NOTE,
+    assemble_context,
+    extractive_answer,
+    format_history,
+    heuristic_standalone,
+    verify_citations,
+)
+from assistant.errors import LLMError
+from assistant.llm import ChatModel, build_chat_model
+from assistant.models import Answer, Hit, IngestReport, Turn
+from assistant.prompts import Prompts, load_prompts
+from assistant.rerank import Reranker, build_reranker
+from assistant.retrieve import Retrieval, retrieve_hits
+from assistant.settings import Settings
+from assistant.store import PaperIndex, SearchFilter, open_index, sparse_encoder
+
+
+@dataclass
+class Timer:
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + (time.perf_counter() - start) * 1000, 2)
+
+
+class Assistant:
+    """Wires settings to components; every component can be passed in instead (tests, benchmarks)."""
+
+    def __init__(self, settings: Settings, *, index: PaperIndex | None = None, embedder=None, sparse=None,
+                 reranker: Reranker | None = None, chat_model: ChatModel | None | str = "default",
+                 prompts: Prompts | None = None) -> None:
+        from assistant.embedding import MiniLMEmbedder
+
+        self.settings = settings
+        self.prompts = prompts or load_prompts(settings.prompts_dir)
+        self.embedder = embedder or MiniLMEmbedder(settings.embed)
+        self.sparse = sparse or sparse_encoder()
+        self.index = index or open_index(settings, self.embedder.dim)
+        self.chat_model = build_chat_model(settings.llm) if chat_model == "default" else chat_model
+        self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
+                                                   complete=self._complete_plain)
+
+    @property
+    def model_name(self) -> str:
+        return self.chat_model.name if self.chat_model else "none"
+
+    def close(self) -> None:
+        self.index.close()
+
+    def ingest(self, paths: Iterable[Path], progress=None) -> IngestReport:
+        """Ingest files or folders; see ingest.pipeline.ingest_paths."""
+        from ingest.pipeline import ingest_paths
+
+        return ingest_paths(paths, self.index, self.embedder, self.sparse, self.settings.ingest, progress)
+
+    def retrieve(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None,
+                 timer: Timer | None = None) -> Retrieval:
+        """Hybrid retrieval then rerank; hits cut to k papers, relevance verdict from the fused evidence."""
+        timer = timer or Timer()
+        k = k or self.settings.retrieval.top_k
+        with timer.stage("retrieve"):
+            found = retrieve_hits(query, index=self.index, embedder=self.embedder, sparse=self.sparse,
+                                  settings=self.settings.retrieval, search_filter=search_filter)
+        with timer.stage("rerank"):
+            head = found.hits[: self.settings.rerank.candidates]
+            reranked = self.reranker.rerank(query, head) + found.hits[len(head):]
+        found.hits = reranked[:k]
+        return found
+
+    def search(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None) -> list[Hit]:
+        """Ranked papers for a query (after rerank)."""
+        return self.retrieve(query, k, search_filter).hits
+
+    def standalone_query(self, question: str, history: list[Turn]) -> str:
+        """Rewrite a follow-up into a self-contained query using the conversation."""
+        if not any(t.role == "user" for t in history):
+            return question
+        if self.chat_model is None:
+            return heuristic_standalone(question, history)
+        prompt = self.prompts.condense.format(history=format_history(history), question=question)
+        try:
+            rewritten = self.chat_model.complete("You rewrite follow-up questions.", prompt).strip()
+        except LLMError:
+            return heuristic_standalone(question, history)
+        return rewritten.splitlines()[0].strip().strip('"') if rewritten else question
+
+    def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+                      search_filter: SearchFilter | None = None) -> Iterator[str | Answer]:
+        """Yield answer text deltas as they are generated, then the final verified Answer."""
+        timer, history = Timer(), history or []
+        started = time.perf_counter()
+        with timer.stage("condense"):
+            query = self.standalone_query(question, history)
+        found = self.retrieve(query, k, search_filter, timer)
+        base = {"model": self.model_name, "query": query, "hits": found.hits}
+        if not found.relevant:
+            yield ABSTAIN_TEXT
+            yield Answer(answer=ABSTAIN_TEXT, abstained=True, timings_ms=timer.timings_ms, **base)
+            return
+        context = assemble_context(found.hits, self.settings.llm.context_tokens, self.settings.ingest.tokenizer)
+        query_terms = set(self.sparse.embed_query(query).indices)
+        text, failed = "", None
+        if self.chat_model is None:
+            text = extractive_answer(query_terms, context.sources, self.sparse)
+            yield text
+        else:
+            prompt = self.prompts.answer.format(context=context.text, question=question)
+            try:
+                with timer.stage("generate"):
+                    for delta in self.chat_model.stream(self.prompts.system, prompt):
+                        if not text:
+                            timer.timings_ms["first_token"] = round((time.perf_counter() - started) * 1000, 2)
+                        text += delta
+                        yield delta
+            except LLMError as exc:
+                failed = str(exc)
+                fallback = (GENERATION_FAILED_NOTE.format(reason=failed) + "\n\n"
+                            + extractive_answer(query_terms, context.sources, self.sparse))
+                yield ("\n\n" if text else "") + fallback
+                text = fallback
+        cleaned, citations, removed = verify_citations(text, context.sources)
+        if not citations and not failed:
+            # The model answered without markers: point the reader at what it was given, never at more.
+            consulted = range(1, min(3, len(context.sources)) + 1)
+            cleaned += "\n\nSources consulted: " + " ".join(f"[{n}]" for n in consulted)
+            cleaned, citations, _ = verify_citations(cleaned, context.sources)
+        timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+        yield Answer(answer=cleaned, citations=citations, removed_citations=removed,
+                     generation_failed=failed is not None, timings_ms=timer.timings_ms, **base)
+
+    def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+            search_filter: SearchFilter | None = None) -> Answer:
+        """Answer a question with verified citations (the non-streaming form of answer_stream)."""
+        final = None
+        for item in self.answer_stream(question, history, k, search_filter):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def _complete_plain(self, prompt: str) -> str:
+        if self.chat_model is None:
+            raise LLMError("the 'llm' reranker needs a chat model (ASSISTANT_LLM_MODEL is 'none')")
+        return self.chat_model.complete("You rank passages.", prompt)

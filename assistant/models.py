@@ -1,0 +1,119 @@
+"""One pydantic model per pipeline stage: the vocabulary of the code, the CLI JSON and the API."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import BaseModel, Field, computed_field
+
+
+class FeedSighting(BaseModel):
+    """One appearance of a paper in a feed (a Daily Papers dump, a JSONL file, ...)."""
+
+    feed: str = Field(description="Source name, e.g. the feed file's stem.")
+    date: str | None = Field(default=None, description="Date as the feed gives it ('Mar 13', '2024-03-13').")
+    day: int | None = Field(
+        default=None,
+        description="Sortable YYYYMMDD; the year is 0 when the feed gives none (so 'Mar 13' is 313).",
+    )
+
+    @property
+    def label(self) -> str:
+        return self.date or self.feed
+
+
+class Paper(BaseModel):
+    """A paper as ingested: one per paper across all feeds it appeared in."""
+
+    paper_id: str = Field(description="'arxiv:<id>' when known, else 't:<hash of the normalised title>'.")
+    title: str
+    abstract: str
+    url: str | None = None
+    code_url: str | None = Field(default=None, description="First GitHub/code link found in the record.")
+    authors: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    published: str | None = Field(default=None, description="Publication/update date, ISO if known.")
+    sightings: list[FeedSighting] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def feeds(self) -> list[str]:
+        """Human labels of the feeds the paper was seen in, deduplicated, in order."""
+        return list(dict.fromkeys(s.label for s in self.sightings))
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of what gets embedded and stored; a change means the paper's chunks are rewritten."""
+        parts = [self.title, self.abstract, self.url or "", self.code_url or "", "|".join(self.authors),
+                 "|".join(self.categories), self.published or "",
+                 "|".join(f"{s.feed}@{s.date}" for s in self.sightings)]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+class Chunk(BaseModel):
+    """A token-bounded piece of one paper's abstract; ``embed_text`` carries the title prefix."""
+
+    paper_id: str
+    index: int
+    text: str
+    embed_text: str
+
+
+class Hit(BaseModel):
+    """A paper found for a query: its best chunk and the scores along the way."""
+
+    paper_id: str
+    title: str
+    score: float = Field(description="Final score after rerank (fused score when no reranker).")
+    snippet: str = Field(description="The best-matching chunk text.")
+    feeds: list[str] = Field(default_factory=list)
+    url: str | None = None
+    code_url: str | None = None
+    dense_score: float | None = Field(default=None, description="Best cosine of the paper's chunks.")
+    sparse_score: float | None = Field(default=None, description="Best BM25 score of the paper's chunks.")
+    fused_score: float | None = None
+
+
+class Citation(BaseModel):
+    """A numbered source the answer cites, verified to be among the retrieved papers."""
+
+    n: int
+    paper_id: str
+    title: str
+    url: str | None = None
+    code_url: str | None = None
+    feeds: list[str] = Field(default_factory=list)
+    snippet: str = ""
+
+
+class Turn(BaseModel):
+    """One message of the conversation so far."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Answer(BaseModel):
+    """The assistant's reply, as the CLI `ask --json` and the API return it."""
+
+    answer: str
+    citations: list[Citation] = Field(default_factory=list)
+    abstained: bool = False
+    model: str
+    query: str = Field(default="", description="The standalone query used for retrieval.")
+    hits: list[Hit] = Field(default_factory=list, exclude=True)
+    removed_citations: int = Field(default=0, description="Markers that pointed at no retrieved paper.")
+    generation_failed: bool = False
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class IngestReport(BaseModel):
+    """What one `ingest` run did (the contract of `assistant ingest --json`)."""
+
+    papers_seen: int = 0
+    papers_new: int = 0
+    papers_updated: int = 0
+    papers_unchanged: int = 0
+    chunks_written: int = 0
+    errors: list[str] = Field(default_factory=list)

