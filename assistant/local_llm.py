@@ -12,12 +12,14 @@ it imports LiteLLM.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import json
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +215,8 @@ class _LocalChatModel:
             bos_token=self._token_text(llm, bos),
             stop_token_ids=[eos],
         )
+        # Free llama.cpp before interpreter teardown, when Llama.__del__ would fail noisily.
+        atexit.register(_close_at_exit, weakref.ref(llm))
         log.info("loaded %s in %.1f s", self.gguf_path.name, time.perf_counter() - started)
         return llm, formatter
 
@@ -288,6 +292,12 @@ class _LocalChatModel:
             model=request.model,
             llm_provider=LOCAL_PROVIDER,
         )
+
+
+def _close_at_exit(llm_ref: weakref.ref) -> None:
+    llm = llm_ref()
+    if llm is not None:
+        llm.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,104 @@
+"""Answers over the seed index: verified citations, abstention, LLM failure fallback, extractive mode, follow-ups.
+
+Only the LLM's wording is faked (LiteLLM `mock_response`, never on the network); retrieval is real.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import GPTQ_TITLE
+
+from assistant.answer import ABSTAIN_TEXT
+from assistant.core import Assistant
+from assistant.llm import ChatModel
+from assistant.models import Answer, Turn
+from assistant.settings import LLMSettings
+
+QUESTION = "How can a 175-billion-parameter GPT model be quantized to 3 or 4 bits per weight in a few GPU hours?"
+MOCK_MODEL = "openai/gpt-4o-mini"
+
+
+def with_llm(seed, mock_response) -> Assistant:
+    """An assistant on the shared seed index whose chat model replies with `mock_response`."""
+    chat = ChatModel(LLMSettings(model=MOCK_MODEL, num_retries=0, timeout=30),
+                     extra={"mock_response": mock_response})
+    bot = seed.assistant
+    return Assistant(seed.settings, index=bot.index, embedder=bot.embedder, sparse=bot.sparse, chat_model=chat)
+
+
+def assert_cites_only_retrieved(answer: Answer) -> None:
+    retrieved = {h.paper_id for h in answer.hits}
+    assert answer.citations, answer.answer
+    assert {c.paper_id for c in answer.citations} <= retrieved
+    for citation in answer.citations:
+        assert f"[{citation.n}]" in answer.answer
+
+
+def test_llm_answer_keeps_valid_markers_and_drops_invented_ones(seed):
+    reply = "GPTQ quantizes the weights one layer at a time using second-order information [1]. It runs on Mars [9]."
+    answer = with_llm(seed, reply).ask(QUESTION)
+    assert not answer.abstained and not answer.generation_failed
+    assert answer.model == MOCK_MODEL
+    assert answer.removed_citations == 1
+    assert "[9]" not in answer.answer and "[1]" in answer.answer
+    assert [c.n for c in answer.citations] == [1]
+    assert answer.citations[0].title == GPTQ_TITLE
+    assert_cites_only_retrieved(answer)
+    search_ids = [h.paper_id for h in seed.assistant.search(QUESTION)]
+    assert answer.citations[0].paper_id in search_ids
+
+
+def test_streaming_yields_text_before_the_final_answer(seed):
+    items = list(with_llm(seed, "GPTQ does this [1].").answer_stream(QUESTION))
+    assert isinstance(items[-1], Answer)
+    assert all(isinstance(item, str) for item in items[:-1]) and "".join(items[:-1]).startswith("GPTQ")
+    assert items[-1].answer == "GPTQ does this [1]."
+
+
+def test_llm_reply_without_markers_still_points_at_the_sources_given(seed):
+    answer = with_llm(seed, "GPTQ quantizes weights to 3 or 4 bits.").ask(QUESTION)
+    assert "Sources consulted" in answer.answer
+    assert_cites_only_retrieved(answer)
+
+
+def test_off_topic_question_abstains_without_citations(seed):
+    answer = seed.assistant.ask("best onion soup recipe")
+    assert answer.abstained, [(h.title, h.dense_score) for h in answer.hits[:3]]
+    assert answer.citations == []
+    assert answer.answer == ABSTAIN_TEXT
+
+
+@pytest.mark.parametrize("failure", ["exception", "unreachable"])
+def test_failing_llm_falls_back_to_cited_papers_with_a_note(seed, failure):
+    if failure == "exception":
+        bot = with_llm(seed, Exception("provider exploded"))
+    else:  # a server that refuses connections: port 9 (discard) on loopback is closed
+        settings = LLMSettings(model=MOCK_MODEL, api_base="http://127.0.0.1:9/v1", api_key="test", num_retries=0,
+                               timeout=20)
+        base = seed.assistant
+        bot = Assistant(seed.settings, index=base.index, embedder=base.embedder, sparse=base.sparse,
+                        chat_model=ChatModel(settings))
+    answer = bot.ask(QUESTION)
+    assert answer.generation_failed
+    assert not answer.abstained
+    assert answer.answer.startswith("Note: the language model failed")
+    assert_cites_only_retrieved(answer)
+    assert answer.citations[0].title == GPTQ_TITLE
+
+
+def test_extractive_answer_without_llm_cites_numbered_papers(seed):
+    answer = seed.assistant.ask(QUESTION)
+    assert answer.model == "none" and not answer.abstained and not answer.generation_failed
+    assert "[1]" in answer.answer
+    assert answer.citations[0].title == GPTQ_TITLE
+    assert GPTQ_TITLE in answer.answer
+    assert_cites_only_retrieved(answer)
+
+
+def test_follow_up_question_retrieves_the_paper_under_discussion(seed):
+    history = [Turn(role="user", content=QUESTION),
+               Turn(role="assistant", content="GPTQ quantizes each layer with second-order information [1].")]
+    answer = seed.assistant.ask("What speed-up did they report?", history=history)
+    assert not answer.abstained
+    assert answer.hits[0].title == GPTQ_TITLE
+    assert answer.citations[0].title == GPTQ_TITLE

@@ -1,0 +1,171 @@
+"""The rerank stage: a user-supplied ONNX cross-encoder, MaxSim, an LLM listwise ranker, and config errors.
+
+No cross-encoder ships in a package, so a tiny randomly initialised one is built here with onnx.helper
+(embedding lookup, mean over the sequence, one logit) next to the MiniLM tokenizer.
+"""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.core import Assistant
+from assistant.errors import ConfigError, ModelUnavailable
+from assistant.models import Hit
+from assistant.rerank import (
+    CrossEncoderReranker,
+    LLMListwiseReranker,
+    MaxSimReranker,
+    build_reranker,
+    passage,
+)
+from assistant.settings import RerankSettings
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+VOCAB, WIDTH = 30522, 16
+QUERY = "post-training quantization of language model weights to 3 bits"
+HITS = [
+    Hit(paper_id="soup", title="French onion soup at home", score=0.9,
+        snippet="Caramelise the onions slowly, add beef stock and bake with gruyere on top."),
+    Hit(paper_id="gptq", title="GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers",
+        score=0.5, snippet="GPTQ quantizes GPT weights to 3 or 4 bits using approximate second-order information."),
+    Hit(paper_id="bikes", title="Maintaining a road bicycle", score=0.1,
+        snippet="Clean the chain, check tyre pressure and adjust the brakes before each ride."),
+]
+
+
+def build_cross_encoder(folder: Path, masked: bool, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Write model.onnx + tokenizer.json; returns the embedding table and output weights used."""
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=(VOCAB, WIDTH)).astype(np.float32)
+    weights = rng.normal(size=(WIDTH, 1)).astype(np.float32)
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])
+    mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"])
+    types = helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, ["batch", "seq"])
+    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1])
+    nodes = [helper.make_node("Gather", ["table", "input_ids"], ["tokens"], axis=0)]
+    if masked:  # mean over the tokens the attention mask marks as real
+        axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")
+        nodes += [
+            helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", ["mask_f", "last"], ["mask_3d"]),
+            helper.make_node("Mul", ["tokens", "mask_3d"], ["kept"]),
+            helper.make_node("ReduceSum", ["kept", "axes"], ["summed"], keepdims=0),
+            helper.make_node("ReduceSum", ["mask_3d", "axes"], ["counted"], keepdims=0),
+            helper.make_node("Div", ["summed", "counted"], ["pooled"]),
+        ]
+        initializers = [axes, numpy_helper.from_array(np.array([2], dtype=np.int64), "last")]
+    else:
+        nodes.append(helper.make_node("ReduceMean", ["tokens"], ["pooled"], axes=[1], keepdims=0))
+        initializers = []
+    nodes.append(helper.make_node("MatMul", ["pooled", "weights"], ["logits"]))
+    graph = helper.make_graph(
+        nodes, "tiny-cross-encoder", [ids, mask, types] if masked else [ids, types], [logits],
+        initializer=[numpy_helper.from_array(table, "table"), numpy_helper.from_array(weights, "weights"),
+                     *initializers])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, folder / "model.onnx")
+    shutil.copy(Path(str(resources.files("assistant"))) / "data" / "minilm-tokenizer.json", folder / "tokenizer.json")
+    return table, weights
+
+
+def expected_logits(folder: Path, table: np.ndarray, weights: np.ndarray, hits: list[Hit],
+                    real_tokens_only: bool) -> np.ndarray:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(512)
+    if real_tokens_only:
+        tokenizer.no_padding()
+    scores = [table[tokenizer.encode(QUERY, passage(h)).ids].mean(axis=0) @ weights[:, 0] for h in hits]
+    return np.array(scores, dtype=np.float32)
+
+
+def ascending_by(scores: np.ndarray) -> list[Hit]:
+    """The hits ordered worst-first by the model, so a working reranker must reverse them."""
+    return [HITS[i] for i in np.argsort(scores)]
+
+
+def test_cross_encoder_reorders_hits_by_its_logits(tmp_path):
+    folder = tmp_path / "ce"
+    table, weights = build_cross_encoder(folder, masked=False)
+    scores = expected_logits(folder, table, weights, HITS, real_tokens_only=False)
+    assert len(set(np.round(scores, 4))) == len(HITS)
+    reranked = CrossEncoderReranker(folder).rerank(QUERY, ascending_by(scores))
+    assert [h.paper_id for h in reranked] == [HITS[i].paper_id for i in np.argsort(-scores)]
+    assert [h.score for h in reranked] == pytest.approx(sorted(scores.tolist(), reverse=True), abs=1e-4)
+
+
+def test_cross_encoder_scores_ignore_padding_tokens(tmp_path):
+    """A model that reads attention_mask must see 0 on padding; the MiniLM tokenizer pads short pairs to 128."""
+    folder = tmp_path / "ce-masked"
+    table, weights = build_cross_encoder(folder, masked=True)
+    scores = expected_logits(folder, table, weights, HITS, real_tokens_only=True)
+    reranked = CrossEncoderReranker(folder).rerank(QUERY, list(HITS))
+    by_id = {h.paper_id: h.score for h in reranked}
+    assert [by_id[h.paper_id] for h in HITS] == pytest.approx(scores.tolist(), abs=1e-4)
+
+
+def test_cross_encoder_from_settings_drives_assistant_search(tmp_path, seed):
+    folder = tmp_path / "ce"
+    build_cross_encoder(folder, masked=False, seed=11)
+    settings = seed.settings.model_copy(update={"rerank": RerankSettings(kind="cross-encoder", model=str(folder),
+                                                                       candidates=10)})
+    base = seed.assistant
+    bot = Assistant(settings, index=base.index, embedder=base.embedder, sparse=base.sparse, chat_model=None)
+    assert isinstance(bot.reranker, CrossEncoderReranker)
+    query = "diffusion models for image generation"
+    fused = base.search(query, k=10)
+    reranked = bot.search(query, k=10)
+    assert {h.paper_id for h in reranked} == {h.paper_id for h in fused}
+    assert [h.paper_id for h in reranked] == [h.paper_id for h in bot.reranker.rerank(query, fused)]
+    assert [h.paper_id for h in reranked] != [h.paper_id for h in fused]
+    assert [h.score for h in reranked] == sorted((h.score for h in reranked), reverse=True)
+
+
+def test_cross_encoder_directory_without_model_is_reported(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelUnavailable, match="model.onnx"):
+        CrossEncoderReranker(tmp_path / "empty")
+
+
+def test_cross_encoder_kind_without_a_model_is_a_config_error():
+    with pytest.raises(ConfigError, match="ASSISTANT_RERANK_MODEL"):
+        build_reranker(RerankSettings(kind="cross-encoder"))
+
+
+def test_maxsim_returns_the_same_hits_reordered_with_new_scores(embedder):
+    reranked = MaxSimReranker(embedder).rerank(QUERY, list(HITS))
+    assert sorted(h.paper_id for h in reranked) == sorted(h.paper_id for h in HITS)
+    assert reranked[0].paper_id == "gptq"
+    scores = [h.score for h in reranked]
+    assert scores == sorted(scores, reverse=True)
+    assert {h.score for h in reranked}.isdisjoint({h.score for h in HITS})
+
+
+def test_llm_listwise_reranker_follows_the_models_ranking():
+    prompts: list[str] = []
+
+    def complete(prompt: str) -> str:
+        prompts.append(prompt)
+        return 'Here you go: {"ranking": [2, 1]}'
+
+    first, second = HITS[0], HITS[1]
+    reranked = LLMListwiseReranker(complete).rerank(QUERY, [first, second])
+    assert [h.paper_id for h in reranked] == [second.paper_id, first.paper_id]
+    assert QUERY in prompts[0] and "[1] " + first.title in prompts[0] and "[2] " + second.title in prompts[0]
+
+
+def test_llm_listwise_reranker_ignores_unknown_numbers_and_keeps_every_hit():
+    reranked = LLMListwiseReranker(lambda _prompt: '{"ranking": [7, 3, 3, 0]}').rerank(QUERY, list(HITS))
+    assert [h.paper_id for h in reranked][0] == HITS[2].paper_id
+    assert sorted(h.paper_id for h in reranked) == sorted(h.paper_id for h in HITS)
