@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from assistant.models import Citation, Hit, Turn
+from assistant.offline import tiktoken_encoding as _encoding
 
 ABSTAIN_TEXT = ("The collection doesn't cover this: no paper in it is close enough to the question "
                 "to answer from its abstract.")
 GENERATION_FAILED_NOTE = "Note: the language model failed ({reason}), so here are the most relevant papers instead."
 MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
-
-
-@lru_cache(maxsize=4)
-def _encoding(name: str):
-    import tiktoken
-
-    return tiktoken.get_encoding(name)
 
 
 def count_tokens(text: str, encoding: str = "cl100k_base") -> int:

@@ -49,6 +49,8 @@ class MiniLMEmbedder:
         )
         tokenizer_file = resources.files("assistant") / "data" / "minilm-tokenizer.json"
         self._tokenizer = Tokenizer.from_str(tokenizer_file.read_text(encoding="utf-8"))
+        # The shipped tokenizer.json pads every text to 128 tokens; padding is ours to do per batch.
+        self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(settings.max_tokens)
         self._batch_size = settings.batch_size
         self._lock = threading.Lock()  # one session run at a time keeps the 2 cores for one batch

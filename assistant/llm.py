@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from assistant.errors import LLMError
+from assistant.offline import apply_offline_defaults
 from assistant.settings import LOCAL_MODEL, LLMSettings
 
 NO_LLM = "none"
@@ -18,6 +19,7 @@ class ChatModel:
     """
 
     def __init__(self, settings: LLMSettings, extra: dict[str, Any] | None = None) -> None:
+        apply_offline_defaults()  # before LiteLLM is imported: it fetches a price table otherwise
         from llama_index.llms.litellm import LiteLLM
 
         self.name = settings.model

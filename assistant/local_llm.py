@@ -232,16 +232,6 @@ class _LocalChatModel:
         self.load()
         from llama_cpp import StoppingCriteriaList
 
-        llm = self._llm
-        rendered = self._formatter(messages=request.messages)
-        prompt = llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
-        if len(prompt) >= self.n_ctx:
-            raise litellm.ContextWindowExceededError(
-                message=f"prompt of {len(prompt)} tokens does not fit the local model's {self.n_ctx}-token context",
-                model=request.model,
-                llm_provider=LOCAL_PROVIDER,
-            )
-        template_stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
         timed_out = False
 
         def interrupted(_input_ids: Any, _logits: Any) -> bool:
@@ -249,16 +239,26 @@ class _LocalChatModel:
             timed_out = request.deadline is not None and time.monotonic() > request.deadline
             return timed_out or cancelled.is_set()
 
-        criteria = StoppingCriteriaList([interrupted, *(rendered.stopping_criteria or [])])
         wait = max(0.0, request.deadline - time.monotonic()) if request.deadline is not None else -1
         if not self._generate_lock.acquire(timeout=wait):
             raise self._timeout(request, "waiting for the previous generation to finish")
-        finish_reason, completion_tokens = "stop", 0
         try:
+            llm = self._llm
+            rendered = self._formatter(messages=request.messages)
+            prompt = llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+            if len(prompt) >= self.n_ctx:
+                raise litellm.ContextWindowExceededError(
+                    message=f"prompt of {len(prompt)} tokens does not fit the local model's {self.n_ctx}-token context",
+                    model=request.model,
+                    llm_provider=LOCAL_PROVIDER,
+                )
+            stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
+            finish_reason, completion_tokens = "stop", 0
+            # Prompt evaluation happens before the first token and cannot be interrupted.
             for piece in llm.create_completion(
                 prompt=prompt,
-                stop=request.stop + template_stop,
-                stopping_criteria=criteria,
+                stop=request.stop + stop,
+                stopping_criteria=StoppingCriteriaList([interrupted, *(rendered.stopping_criteria or [])]),
                 stream=True,
                 **request.sampling,
             ):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -29,3 +30,12 @@ def apply_offline_defaults() -> None:
     cache = tiktoken_cache_dir()
     if cache:
         os.environ.setdefault("TIKTOKEN_CACHE_DIR", cache)
+
+
+@lru_cache(maxsize=4)
+def tiktoken_encoding(name: str):
+    """A tiktoken encoding loaded from the shipped BPE files, whoever calls first (CLI, tests, a library user)."""
+    apply_offline_defaults()
+    import tiktoken
+
+    return tiktoken.get_encoding(name)

@@ -71,6 +71,7 @@ class CrossEncoderReranker:
         self._session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(tokenizer))
+        self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_tokens)
 
     def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:

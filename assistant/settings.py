@@ -23,6 +23,9 @@ class IngestSettings(BaseModel):
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by consecutive chunks of one abstract.")
     tokenizer: str = Field("cl100k_base", description="tiktoken encoding used to size chunks and context.")
     batch_size: int = Field(64, ge=1, description="Chunks embedded and upserted per batch.")
+    sparse_scope: Literal["paper", "chunk"] = Field(
+        "paper", description="BM25 vector of the whole paper on every chunk ('paper') or of the chunk alone."
+    )
 
 
 class EmbedSettings(BaseModel):
@@ -42,13 +45,13 @@ class RetrievalSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=50, description="Papers returned by search and used to answer.")
     candidates: int = Field(40, ge=5, description="Chunks each of the dense and sparse prefetches return.")
     rrf_k: int = Field(60, ge=1, description="RRF constant; larger flattens the rank curve.")
-    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in RRF fusion.")
+    dense_weight: float = Field(2.0, ge=0, description="Weight of the dense ranking in RRF fusion (measured, README).")
     sparse_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF fusion.")
     min_dense: float = Field(
         0.30, description="Abstain when the best cosine is below this and BM25 evidence is weak (calibrated)."
     )
     min_sparse_coverage: float = Field(
-        0.5, description="Share of the query's content terms the best paper must contain to count as evidence."
+        0.75, description="Share of the query's BM25 terms the best paper must contain to answer despite a low cosine."
     )
 
 

@@ -61,6 +61,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--dataset", type=Path, default=ROOT / "evals/datasets/dev.jsonl")
+    parser.add_argument("--skip-maxsim", action="store_true", help="MaxSim costs seconds per query on 2 cores.")
+    parser.add_argument("--dump", type=Path, help="Write each case's abstention evidence as JSON here.")
     args = parser.parse_args()
     settings = Settings(data_dir=args.data_dir)
     bot = Assistant(settings, chat_model=None)
@@ -74,24 +76,26 @@ def main() -> None:
     raw: dict[str, HybridResult] = {}
     from assistant.store import HybridQuery, SparseVec
 
+    queries = {}
     for case in singles:
         q = case["question"]
-        dense = bot.embedder.embed([q])[0]
         sp = bot.sparse.embed_query(q)
-        raw[case["id"]] = bot.index.hybrid_query(HybridQuery(dense, SparseVec(list(sp.indices), list(sp.values)),
-                                                             limit=rs.candidates, candidates=rs.candidates))
+        queries[case["id"]] = (bot.embedder.embed([q])[0], SparseVec(list(sp.indices), list(sp.values)))
+        raw[case["id"]] = bot.index.hybrid_query(HybridQuery(*queries[case["id"]], limit=rs.candidates,
+                                                             candidates=rs.candidates))
     for name in ("dense", "sparse"):
         variants[f"{name} only"] = [rank_of({normalise_title(t) for t in c["gold_titles"]},
                                             single_source(raw[c["id"]], name)) for c in singles]
     for weights in [(1.0, 1.0), (1.5, 1.0), (2.0, 1.0), (3.0, 1.0), (1.0, 1.5), (1.0, 2.0)]:
         ranks = []
         for case in singles:
-            found = retrieve_hits(case["question"], index=bot.index, embedder=bot.embedder, sparse=bot.sparse,
-                                  settings=rs, weights=weights)
-            ranks.append(rank_of({normalise_title(t) for t in case["gold_titles"]}, found.hits))
+            result = bot.index.hybrid_query(HybridQuery(*queries[case["id"]], limit=rs.candidates,
+                                                        candidates=rs.candidates, weights=weights, rrf_k=rs.rrf_k))
+            ranks.append(rank_of({normalise_title(t) for t in case["gold_titles"]}, group_by_paper(result)))
         variants[f"rrf dense={weights[0]} bm25={weights[1]}"] = ranks
     default_weights = (rs.dense_weight, rs.sparse_weight)
-    for reranker in (NoReranker(), MaxSimReranker(bot.embedder)):
+    rerankers = [NoReranker()] + ([] if args.skip_maxsim else [MaxSimReranker(bot.embedder)])
+    for reranker in rerankers:
         ranks, started = [], time.perf_counter()
         for case in singles:
             found = retrieve_hits(case["question"], index=bot.index, embedder=bot.embedder, sparse=bot.sparse,
@@ -101,6 +105,7 @@ def main() -> None:
             ranks.append(rank_of({normalise_title(t) for t in case["gold_titles"]}, hits))
         per_query = (time.perf_counter() - started) * 1000 / len(singles)
         variants[f"hybrid + rerank {reranker.name} ({per_query:.0f} ms/q)"] = ranks
+        print(f"  measured {reranker.name}", flush=True)
 
     print(f"single-paper questions: {len(singles)}")
     print(f"{'variant':48} {'r@1':>6} {'r@5':>6} {'r@10':>6} {'mrr':>6}")
@@ -114,7 +119,8 @@ def main() -> None:
         question = case.get("question") or case["turns"][0]
         found = retrieve_hits(question, index=bot.index, embedder=bot.embedder, sparse=bot.sparse, settings=rs)
         should_answer = bool(case["gold_titles"])
-        rows.append((case["id"], case["type"], should_answer, found.best_dense, found.coverage, found.relevant))
+        rows.append((case["id"], case["type"], should_answer, found.best_dense, found.coverage, found.relevant,
+                     found.hits[0].sparse_score if found.hits else None))
     for label, want in (("answerable", True), ("unanswerable", False)):
         group = [r for r in rows if r[2] == want]
         answered = sum(r[5] for r in group)
@@ -123,6 +129,9 @@ def main() -> None:
     for r in rows:
         if r[2] != r[5]:
             print(f"    {r[0]:5} {r[1]:12} cos={r[3]:.3f} cov={r[4]:.2f}")
+    if args.dump:
+        keys = ("id", "type", "answerable", "best_dense", "coverage", "relevant", "best_sparse")
+        args.dump.write_text(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=1))
     bot.close()
 
 

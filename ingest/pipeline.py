@@ -44,7 +44,7 @@ def ingest_paths(paths: Iterable[Path], index: PaperIndex, embedder: Embedder, s
             if not unchanged:
                 todo.append(paper)
         for batch in _batches_by_chunks(todo, settings):
-            report.chunks_written += _write_batch(batch, index, embedder, sparse)
+            report.chunks_written += _write_batch(batch, index, embedder, sparse, settings.sparse_scope)
             stored.update((paper.paper_id, paper.content_hash) for paper, _ in batch)
             if progress:
                 progress("papers", len(batch))
@@ -52,11 +52,12 @@ def ingest_paths(paths: Iterable[Path], index: PaperIndex, embedder: Embedder, s
 
 
 def _records(paths: Iterable[Path], report: IngestReport) -> Iterator[Paper]:
-    try:
-        files = list(iter_source_files(list(paths)))
-    except IngestError as exc:
-        report.errors.append(str(exc))
-        return
+    files: list[Path] = []
+    for given in paths:  # a missing path is reported without losing the others
+        try:
+            files.extend(iter_source_files([Path(given)]))
+        except IngestError as exc:
+            report.errors.append(str(exc))
     for path in files:
         for record in iter_records(path):
             if isinstance(record, IngestError):
@@ -93,14 +94,16 @@ def _batches_by_chunks(papers: list[Paper], settings: IngestSettings):
         yield batch
 
 
-def _write_batch(batch, index: PaperIndex, embedder: Embedder, sparse) -> int:
+def _write_batch(batch, index: PaperIndex, embedder: Embedder, sparse, sparse_scope: str) -> int:
     """Embed first, then replace each paper's points, so a failure never leaves a paper half-deleted."""
     texts = [c.embed_text for _, chunks in batch for c in chunks]
     dense = embedder.embed(texts)
     points, row = [], 0
     for paper, chunks in batch:
+        # Paper scope: BM25 sees the whole abstract, so terms split across chunks still add up.
+        paper_vec = sparse.embed_document(f"{paper.title}\n{paper.abstract}") if sparse_scope == "paper" else None
         for chunk in chunks:
-            vec = sparse.embed_document(chunk.embed_text)
+            vec = paper_vec or sparse.embed_document(chunk.embed_text)
             points.append(IndexPoint(point_id(paper.paper_id, chunk.index), dense[row],
                                      SparseVec(list(vec.indices), list(vec.values)),
                                      chunk_payload(paper, chunk.index, chunk.text, len(chunks))))
