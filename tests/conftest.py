@@ -34,6 +34,13 @@ SEED_PAPERS = 301
 GPTQ_TITLE = "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers"
 
 
+def pytest_collection_modifyitems(items):
+    """Tests on the seed index share one full ingest: mark them `slow` so `-m "not slow"` skips it."""
+    for item in items:
+        if "seed" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def make_settings(data_dir: Path, **overrides) -> Settings:
     """Settings for a test: no .env file, an explicit data dir, extractive answers unless overridden."""
     overrides.setdefault("llm", {"model": "none"})

@@ -63,13 +63,13 @@ def test_streaming_completion_yields_text(local_model: str) -> None:
 def test_max_tokens_and_stop_are_respected(local_model: str) -> None:
     messages = [{"role": "user", "content": "Count from 1 to 20, separated by commas."}]
 
-    capped = litellm.completion(model=local_model, messages=messages, max_tokens=4, temperature=0)
-    stopped = litellm.completion(model=local_model, messages=messages, max_tokens=16, temperature=0, stop=["5"])
+    capped = litellm.completion(model=local_model, messages=messages, max_tokens=3, temperature=0)
+    stopped = litellm.completion(model=local_model, messages=messages, max_tokens=12, temperature=0, stop=["3"])
 
     assert capped.choices[0].finish_reason == "length"
-    assert capped.usage.completion_tokens == 4
-    assert "4" in stopped.choices[0].message.content
-    assert "5" not in stopped.choices[0].message.content
+    assert capped.usage.completion_tokens == 3
+    assert "2" in stopped.choices[0].message.content
+    assert "3" not in stopped.choices[0].message.content
 
 
 @needs_model

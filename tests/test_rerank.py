@@ -1,7 +1,7 @@
 """The rerank stage: a user-supplied ONNX cross-encoder, MaxSim, an LLM listwise ranker, and config errors.
 
 No cross-encoder ships in a package, so a tiny randomly initialised one is built here with onnx.helper
-(embedding lookup, mean over the sequence, one logit) next to the MiniLM tokenizer.
+(embedding lookup, pooling over the sequence, one logit) next to the MiniLM tokenizer.
 """
 
 from __future__ import annotations
@@ -40,8 +40,12 @@ HITS = [
 ]
 
 
-def build_cross_encoder(folder: Path, masked: bool, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
-    """Write model.onnx + tokenizer.json; returns the embedding table and output weights used."""
+def build_cross_encoder(folder: Path, pooling: str, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Write model.onnx + tokenizer.json; returns the embedding table and output weights used.
+
+    pooling "sum": sum of token embeddings, with [PAD] (id 0) embedded as zeros, so padding cannot matter;
+    pooling "masked-mean": mean over the tokens the attention mask marks as real, like a real encoder.
+    """
     rng = np.random.default_rng(seed)
     table = rng.normal(size=(VOCAB, WIDTH)).astype(np.float32)
     weights = rng.normal(size=(WIDTH, 1)).astype(np.float32)
@@ -49,9 +53,10 @@ def build_cross_encoder(folder: Path, masked: bool, seed: int = 7) -> tuple[np.n
     mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"])
     types = helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, ["batch", "seq"])
     logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1])
+    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")
     nodes = [helper.make_node("Gather", ["table", "input_ids"], ["tokens"], axis=0)]
-    if masked:  # mean over the tokens the attention mask marks as real
-        axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")
+    initializers = [axes]
+    if pooling == "masked-mean":
         nodes += [
             helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT),
             helper.make_node("Unsqueeze", ["mask_f", "last"], ["mask_3d"]),
@@ -60,13 +65,15 @@ def build_cross_encoder(folder: Path, masked: bool, seed: int = 7) -> tuple[np.n
             helper.make_node("ReduceSum", ["mask_3d", "axes"], ["counted"], keepdims=0),
             helper.make_node("Div", ["summed", "counted"], ["pooled"]),
         ]
-        initializers = [axes, numpy_helper.from_array(np.array([2], dtype=np.int64), "last")]
+        initializers.append(numpy_helper.from_array(np.array([2], dtype=np.int64), "last"))
+        inputs = [ids, mask, types]
     else:
-        nodes.append(helper.make_node("ReduceMean", ["tokens"], ["pooled"], axes=[1], keepdims=0))
-        initializers = []
+        table[0] = 0.0
+        nodes.append(helper.make_node("ReduceSum", ["tokens", "axes"], ["pooled"], keepdims=0))
+        inputs = [ids, types]
     nodes.append(helper.make_node("MatMul", ["pooled", "weights"], ["logits"]))
     graph = helper.make_graph(
-        nodes, "tiny-cross-encoder", [ids, mask, types] if masked else [ids, types], [logits],
+        nodes, "tiny-cross-encoder", inputs, [logits],
         initializer=[numpy_helper.from_array(table, "table"), numpy_helper.from_array(weights, "weights"),
                      *initializers])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -78,15 +85,15 @@ def build_cross_encoder(folder: Path, masked: bool, seed: int = 7) -> tuple[np.n
     return table, weights
 
 
-def expected_logits(folder: Path, table: np.ndarray, weights: np.ndarray, hits: list[Hit],
-                    real_tokens_only: bool) -> np.ndarray:
+def expected_logits(folder: Path, table: np.ndarray, weights: np.ndarray, hits: list[Hit], pooling: str) -> np.ndarray:
+    """The model's logits computed by hand over the pair's real tokens (no padding)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.enable_truncation(512)
-    if real_tokens_only:
-        tokenizer.no_padding()
-    scores = [table[tokenizer.encode(QUERY, passage(h)).ids].mean(axis=0) @ weights[:, 0] for h in hits]
+    tokenizer.no_padding()
+    pool = np.sum if pooling == "sum" else np.mean
+    scores = [pool(table[tokenizer.encode(QUERY, passage(h)).ids], axis=0) @ weights[:, 0] for h in hits]
     return np.array(scores, dtype=np.float32)
 
 
@@ -97,8 +104,8 @@ def ascending_by(scores: np.ndarray) -> list[Hit]:
 
 def test_cross_encoder_reorders_hits_by_its_logits(tmp_path):
     folder = tmp_path / "ce"
-    table, weights = build_cross_encoder(folder, masked=False)
-    scores = expected_logits(folder, table, weights, HITS, real_tokens_only=False)
+    table, weights = build_cross_encoder(folder, pooling="sum")
+    scores = expected_logits(folder, table, weights, HITS, pooling="sum")
     assert len(set(np.round(scores, 4))) == len(HITS)
     reranked = CrossEncoderReranker(folder).rerank(QUERY, ascending_by(scores))
     assert [h.paper_id for h in reranked] == [HITS[i].paper_id for i in np.argsort(-scores)]
@@ -108,8 +115,8 @@ def test_cross_encoder_reorders_hits_by_its_logits(tmp_path):
 def test_cross_encoder_scores_ignore_padding_tokens(tmp_path):
     """A model that reads attention_mask must see 0 on padding; the MiniLM tokenizer pads short pairs to 128."""
     folder = tmp_path / "ce-masked"
-    table, weights = build_cross_encoder(folder, masked=True)
-    scores = expected_logits(folder, table, weights, HITS, real_tokens_only=True)
+    table, weights = build_cross_encoder(folder, pooling="masked-mean")
+    scores = expected_logits(folder, table, weights, HITS, pooling="masked-mean")
     reranked = CrossEncoderReranker(folder).rerank(QUERY, list(HITS))
     by_id = {h.paper_id: h.score for h in reranked}
     assert [by_id[h.paper_id] for h in HITS] == pytest.approx(scores.tolist(), abs=1e-4)
@@ -117,7 +124,7 @@ def test_cross_encoder_scores_ignore_padding_tokens(tmp_path):
 
 def test_cross_encoder_from_settings_drives_assistant_search(tmp_path, seed):
     folder = tmp_path / "ce"
-    build_cross_encoder(folder, masked=False, seed=11)
+    build_cross_encoder(folder, pooling="sum", seed=11)
     settings = seed.settings.model_copy(update={"rerank": RerankSettings(kind="cross-encoder", model=str(folder),
                                                                        candidates=10)})
     base = seed.assistant
