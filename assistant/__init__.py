@@ -1,10 +1,18 @@
 """Research-paper Q&A assistant: cited answers from a collection of abstracts."""
 
-from assistant.errors import AssistantError, ConfigError, IndexUnavailable, IngestError, LLMError, ModelUnavailable
+from assistant.errors import (
+    AssistantError,
+    ConfigError,
+    IndexUnavailable,
+    IngestError,
+    InvalidQuery,
+    LLMError,
+    ModelUnavailable,
+)
 from assistant.models import Answer, Chunk, Citation, FeedSighting, Hit, IngestReport, Paper, Turn
 from assistant.settings import Settings
 
 __all__ = [
     "Answer", "AssistantError", "Chunk", "Citation", "ConfigError", "FeedSighting", "Hit", "IndexUnavailable",
-    "IngestError", "IngestReport", "LLMError", "ModelUnavailable", "Paper", "Settings", "Turn",
+    "IngestError", "IngestReport", "InvalidQuery", "LLMError", "ModelUnavailable", "Paper", "Settings", "Turn",
 ]

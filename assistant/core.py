@@ -17,7 +17,7 @@ from assistant.answer import (
     heuristic_standalone,
     verify_citations,
 )
-from assistant.errors import LLMError
+from assistant.errors import InvalidQuery, LLMError
 from assistant.llm import ChatModel, build_chat_model
 from assistant.models import Answer, Hit, IngestReport, Turn
 from assistant.prompts import Prompts, load_prompts
@@ -73,6 +73,8 @@ class Assistant:
     def retrieve(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None,
                  timer: Timer | None = None) -> Retrieval:
         """Hybrid retrieval then rerank; hits cut to k papers, relevance verdict from the fused evidence."""
+        if not query.strip():
+            raise InvalidQuery("the question is empty: type what you want to know")
         timer = timer or Timer()
         k = k or self.settings.retrieval.top_k
         with timer.stage("retrieve"):

@@ -18,6 +18,10 @@ class ConfigError(AssistantError):
     """A setting or a prompt file is invalid."""
 
 
+class InvalidQuery(AssistantError):
+    """A question or search query that cannot be searched (empty, only whitespace)."""
+
+
 class IngestError(AssistantError):
     """A source record could not be read; names the file and line (or record)."""
 

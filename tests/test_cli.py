@@ -182,3 +182,9 @@ def test_config_show_masks_secrets(tmp_path):
     shown = json.loads(result.stdout)
     assert shown["qdrant"]["api_key"] and shown["llm"]["api_key"]  # set, but masked
     assert shown["data_dir"] == str(tmp_path / "data") and shown["llm"]["model"] == "none"
+
+
+def test_empty_question_is_a_one_line_user_error(tmp_path):
+    result = run_cli("search", "   ", data_dir=tmp_path / "data")
+    lines = assert_clean_failure(result, 1)
+    assert lines == ["error: the question is empty: type what you want to know"]
