@@ -75,7 +75,9 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(400, ge=16, description="Most tokens generated per answer.")
     timeout: float = Field(180.0, gt=0, description="Seconds before a generation is abandoned.")
     num_retries: int = Field(1, ge=0, description="Retries of a failed LLM call before falling back.")
-    context_tokens: int = Field(1400, ge=200, description="Token budget for the sources in the prompt.")
+    context_tokens: int = Field(
+        1000, ge=200, description="Token budget for the sources in the prompt (prefill dominates CPU latency)."
+    )
     gguf_path: Path = Field(
         Path("data/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
         description="Embedded model weights (assembled by `assistant setup-llm`).",
