@@ -76,7 +76,7 @@ class LLMSettings(BaseModel):
     timeout: float = Field(180.0, gt=0, description="Seconds before a generation is abandoned.")
     num_retries: int = Field(1, ge=0, description="Retries of a failed LLM call before falling back.")
     context_tokens: int = Field(
-        1000, ge=200, description="Token budget for the sources in the prompt (prefill dominates CPU latency)."
+        700, ge=200, description="Token budget for the sources in the prompt (prefill dominates CPU latency)."
     )
     gguf_path: Path = Field(
         Path("data/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
