@@ -117,6 +117,10 @@ class EdgeIndex:
             else:
                 path.mkdir(parents=True, exist_ok=True)
                 self._shard = qe.EdgeShard.create(str(path), config)
+                # Per-paper lookups (re-ingest, deletes) and filters would otherwise scan every point.
+                for key, schema in (("paper_id", qe.PayloadSchemaType.Keyword),
+                                    ("feed_days", qe.PayloadSchemaType.Integer)):
+                    self._shard.update(qe.UpdateOperation.create_field_index(key, schema))
         except Exception as exc:  # Edge raises plain Exception with the OS cause in the text
             raise _edge_open_error(path, exc) from exc
 
@@ -185,9 +189,9 @@ class EdgeIndex:
         must = []
         if flt.since_day is not None or flt.until_day is not None:
             must.append(qe.FieldCondition(key="feed_days", range=qe.RangeFloat(gte=flt.since_day, lte=flt.until_day)))
-        if flt.has_code:
-            must.append(qe.FieldCondition(key="has_code", match=qe.MatchValue(True)))
-        return qe.Filter(must=must)
+        # Edge 0.9 never matches MatchValue(True) on a bool field, so "has code" is "code_url is not empty".
+        must_not = [qe.FieldCondition(key="code_url", is_empty=True)] if flt.has_code else None
+        return qe.Filter(must=must or None, must_not=must_not)
 
 
 def _edge_open_error(path, exc: Exception) -> IndexUnavailable:

@@ -211,7 +211,8 @@ def phase_ours(tmp: Path) -> tuple[dict[str, Any], Any]:
     report = assistant.ingest([SEED_DIR])
     cold = now() - start
     parts = {"embed": embedder.seconds["embed"], "bm25": sparse.seconds["bm25"], "store": sum(index.seconds.values())}
-    embedded = wordpieces(embedder.texts)
+    texts = list(embedder.texts)
+    embedded = wordpieces(texts)
     for proxy in (embedder, sparse, index):
         proxy.reset()
     start = now()
@@ -230,7 +231,7 @@ def phase_ours(tmp: Path) -> tuple[dict[str, Any], Any]:
         "warm_s": round(warm_ingest, 2), "warm_papers_unchanged": again.papers_unchanged,
         "warm_chunks_written": again.chunks_written, "warm_store_s": round(sum(index.seconds.values()), 2),
         "warm_lookup_s": round(index.seconds["paper_chunks"], 2), "warm_lookups": again.papers_unchanged,
-        "memory": memory(), "loadavg": load_avg(),
+        "memory": memory(), "loadavg": load_avg(), "_texts": texts,
     }, assistant
 
 
@@ -340,9 +341,29 @@ def phase_baseline(tmp: Path, embedder, dedupe: bool) -> dict[str, Any]:
         "read_s": round(read, 2), "index_s": round(build, 2), "total_s": round(total, 2),
         "papers_per_s": round(papers / total, 1), "nodes_per_s": round(points / total, 1),
         "embed_s": round(embed_s, 2), "store_s": round(store_s, 2), "embedded": wordpieces(embed_model._texts),
+        "_texts": list(embed_model._texts),
         "rest_s": round(total - embed_s - store_s, 2),
         "memory": memory(), "loadavg": load_avg(),
     }
+
+
+def phase_embed_ab(embedder, ours_texts: list[str], baseline_texts: list[str], slices: int = 10) -> dict[str, Any]:
+    """Embed exactly the texts each pipeline embedded, with one embedder, alternating small slices.
+
+    Other jobs on the machine then slow both sides alike, so the ratio of the two times is the ratio of
+    embedding work, which bounds the ingest ratio when embedding dominates both pipelines.
+    """
+    seconds = {"ours": 0.0, "baseline": 0.0}
+    for i in range(slices):
+        for side, texts in (("ours", ours_texts[i::slices]), ("baseline", baseline_texts[i::slices])):
+            start = now()
+            if texts:
+                embedder.embed(texts)
+            seconds[side] += now() - start
+    return {"ours_s": round(seconds["ours"], 2), "baseline_s": round(seconds["baseline"], 2),
+            "ours_texts": len(ours_texts), "baseline_texts": len(baseline_texts),
+            "work_ratio": round(seconds["ours"] / seconds["baseline"], 2) if seconds["baseline"] else None,
+            "loadavg": load_avg()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,6 +583,15 @@ def render(fig: dict[str, Any]) -> str:
          f"target >= {TARGETS['ingest_ratio']:.0f}x: {'met' if ratio >= TARGETS['ingest_ratio'] else 'NOT met'}"),
         mem_row(base),
     ]
+    ab = fig.get("embed_ab")
+    if ab:
+        rows += [
+            ("embedding A/B, interleaved slices", f"{ab['ours_s']:.1f} / {ab['baseline_s']:.1f} s",
+             f"ours {ab['ours_texts']} texts / baseline {ab['baseline_texts']} texts, one embedder, "
+             f"load {ab['loadavg'][0]}"),
+            ("  embedding work ours / baseline", f"{ab['work_ratio']:.2f}x",
+             f"so expect ours/baseline papers/s near {1 / ab['work_ratio']:.2f}x while embedding dominates"),
+        ]
     srch = fig["search"]
     rows += [
         ("== 3. Assistant.search(q, k=5) latency", "", ""),
@@ -625,6 +655,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="cold ingest runs of each pipeline, interleaved; the best is reported (default 1)")
     parser.add_argument("--no-dedupe", action="store_true",
                         help="baseline: one Document per feed entry (412) instead of one per paper (301)")
+    parser.add_argument("--no-ab", action="store_true",
+                        help="skip the interleaved embedding A/B of the two pipelines' texts (saves about a minute)")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write the figures as JSON to FILE")
     args = parser.parse_args(argv)
 
@@ -661,7 +693,13 @@ def main(argv: list[str] | None = None) -> int:
                 "memory": base_runs[-1]["memory"], "loadavg": base_runs[-1]["loadavg"]}
         fig["ours_cold_all_s"] = [r["cold_s"] for r in ours_runs]
         fig["baseline_all_s"] = [r["total_s"] for r in base_runs]
+        ours_texts, base_texts = ours.pop("_texts"), base.pop("_texts")
+        for run in (*ours_runs, *base_runs):
+            run.pop("_texts", None)
         fig["ours"], fig["baseline"] = ours, base
+        if not args.no_ab:
+            print("bench: interleaved embedding A/B ...", file=sys.stderr, flush=True)
+            fig["embed_ab"] = phase_embed_ab(baseline_embedder, ours_texts, base_texts)
         fig["ingest_ratio"] = round(ours["cold_papers_per_s"] / base["papers_per_s"], 2)
 
         print(f"bench: {args.queries} searches ...", file=sys.stderr, flush=True)
