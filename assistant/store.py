@@ -100,7 +100,17 @@ def sparse_encoder():
     return Bm25()
 
 
-class EdgeIndex:
+class _PaperLookups:
+    """Per-paper reads shared by both adapters, on top of their `_scroll` and `_paper_filter`."""
+
+    def paper_hashes(self) -> dict[str, str]:
+        return {p["paper_id"]: p["content_hash"] for p in self._scroll(["paper_id", "content_hash"])}
+
+    def paper_chunks(self, paper_id: str) -> list[dict[str, Any]]:
+        return sorted(self._scroll(True, self._paper_filter(paper_id)), key=lambda p: p["chunk_index"])
+
+
+class EdgeIndex(_PaperLookups):
     """Embedded Qdrant Edge shard in a folder; one process may open it at a time."""
 
     def __init__(self, path, dim: int) -> None:
@@ -136,13 +146,6 @@ class EdgeIndex:
 
     def delete_paper(self, paper_id: str) -> None:
         self._shard.update(self._qe.UpdateOperation.delete_points_by_filter(self._paper_filter(paper_id)))
-
-    def paper_hashes(self) -> dict[str, str]:
-        return {p["paper_id"]: p["content_hash"] for p in self._scroll(["paper_id", "content_hash"])}
-
-    def paper_chunks(self, paper_id: str) -> list[dict[str, Any]]:
-        rows = self._scroll(True, self._paper_filter(paper_id))
-        return sorted(rows, key=lambda p: p["chunk_index"])
 
     def hybrid_query(self, query: HybridQuery) -> HybridResult:
         qe = self._qe
@@ -204,7 +207,7 @@ def _edge_open_error(path, exc: Exception) -> IndexUnavailable:
     return IndexUnavailable(f"cannot open the index at {path}: {text.splitlines()[0] if text else exc!r}")
 
 
-class ServerIndex:
+class ServerIndex(_PaperLookups):
     """A Qdrant server or cluster through qdrant-client; any number of processes may share it."""
 
     def __init__(self, client, collection: str, dim: int) -> None:
@@ -234,12 +237,6 @@ class ServerIndex:
     def delete_paper(self, paper_id: str) -> None:
         selector = self._m.FilterSelector(filter=self._paper_filter(paper_id))
         self._client.delete(self._collection, points_selector=selector)
-
-    def paper_hashes(self) -> dict[str, str]:
-        return {p["paper_id"]: p["content_hash"] for p in self._scroll(["paper_id", "content_hash"])}
-
-    def paper_chunks(self, paper_id: str) -> list[dict[str, Any]]:
-        return sorted(self._scroll(True, self._paper_filter(paper_id)), key=lambda p: p["chunk_index"])
 
     def hybrid_query(self, query: HybridQuery) -> HybridResult:
         m = self._m
