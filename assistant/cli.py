@@ -51,17 +51,9 @@ def _assistant(**overrides):
 
 
 def _filter(since: str | None, until: str | None, has_code: bool):
-    from assistant.errors import ConfigError
-    from assistant.store import SearchFilter
-    from ingest.normalize import parse_feed_date
+    from assistant.retrieve import search_filter_from
 
-    days = []
-    for name, value in (("--since", since), ("--until", until)):
-        parsed = parse_feed_date(value) if value else None
-        if value and parsed is None:
-            raise ConfigError(f"{name} {value!r} is not a date (try 'Mar 13' or 2024-03-13)")
-        days.append(parsed[1] if parsed else None)
-    return SearchFilter(since_day=days[0], until_day=days[1], has_code=has_code)
+    return search_filter_from(since, until, has_code)
 
 
 @app.command()

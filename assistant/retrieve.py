@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant.embedding import Embedder
+from assistant.errors import InvalidQuery
 from assistant.models import Hit
 from assistant.settings import RetrievalSettings
 from assistant.store import HybridQuery, HybridResult, PaperIndex, SearchFilter, SparseVec
@@ -35,6 +36,19 @@ def retrieve_hits(query: str, *, index: PaperIndex, embedder: Embedder, sparse, 
     best_dense = max((h.dense_score or 0.0 for h in hits), default=0.0)
     relevant = bool(hits) and (best_dense >= settings.min_dense or coverage >= settings.min_sparse_coverage)
     return Retrieval(hits, relevant, best_dense, coverage)
+
+
+def search_filter_from(since: str | None = None, until: str | None = None, has_code: bool = False) -> SearchFilter:
+    """A filter from user-typed feed dates ('Mar 13', '2024-03-13'); a bad date is an InvalidQuery."""
+    from ingest.normalize import parse_feed_date
+
+    days = []
+    for name, value in (("since", since), ("until", until)):
+        parsed = parse_feed_date(value) if value else None
+        if value and parsed is None:
+            raise InvalidQuery(f"{name} date {value!r} is not a date (try 'Mar 13' or 2024-03-13)")
+        days.append(parsed[1] if parsed else None)
+    return SearchFilter(since_day=days[0], until_day=days[1], has_code=has_code)
 
 
 def group_by_paper(result: HybridResult) -> list[Hit]:
