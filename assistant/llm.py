@@ -7,7 +7,7 @@ from typing import Any
 
 from assistant.errors import LLMError
 from assistant.offline import apply_offline_defaults
-from assistant.settings import LOCAL_MODEL, LLMSettings
+from assistant.settings import LLMSettings
 
 NO_LLM = "none"
 
@@ -46,9 +46,7 @@ class ChatModel:
             for chunk in self._llm.stream_chat(messages):
                 if chunk.delta:
                     yield chunk.delta
-        except LLMError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # a missing local model, too: the caller falls back to cited papers
             raise LLMError(f"{self.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
 
     def complete(self, system: str, user: str) -> str:
@@ -62,4 +60,4 @@ def build_chat_model(settings: LLMSettings, extra: dict[str, Any] | None = None)
     return ChatModel(settings, extra)
 
 
-__all__ = ["LOCAL_MODEL", "NO_LLM", "ChatModel", "build_chat_model"]
+__all__ = ["NO_LLM", "ChatModel", "build_chat_model"]

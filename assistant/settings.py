@@ -7,7 +7,6 @@ file in the working directory is read too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -111,10 +110,5 @@ class Settings(BaseSettings):
         return self.data_dir / "qdrant" / self.qdrant.collection
 
     def masked(self) -> dict[str, Any]:
-        """Effective values as JSON-able data, secrets shown as '***'."""
+        """Effective values as JSON-able data, secrets masked by pydantic's SecretStr."""
         return json.loads(self.model_dump_json())
-
-    def fingerprint(self) -> str:
-        """Short hash of the settings that shape results (for eval reports)."""
-        data = self.model_dump(mode="json", exclude={"qdrant": {"api_key"}, "llm": {"api_key"}})
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

@@ -103,7 +103,7 @@ def _write_batch(batch, index: PaperIndex, embedder: Embedder, sparse, sparse_sc
         # Paper scope: BM25 sees the whole abstract, so terms split across chunks still add up.
         paper_vec = sparse.embed_document(f"{paper.title}\n{paper.abstract}") if sparse_scope == "paper" else None
         for chunk in chunks:
-            vec = paper_vec or sparse.embed_document(chunk.embed_text)
+            vec = paper_vec if paper_vec is not None else sparse.embed_document(chunk.embed_text)
             points.append(IndexPoint(point_id(paper.paper_id, chunk.index), dense[row],
                                      SparseVec(list(vec.indices), list(vec.values)),
                                      chunk_payload(paper, chunk.index, chunk.text, len(chunks))))
