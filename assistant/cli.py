@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -140,6 +141,47 @@ def ask(question: str, as_json: JsonOpt = False, k: KOpt = None, since: SinceOpt
     _run(action)
 
 
+@app.command("eval")
+def eval_(dataset: Annotated[Path, typer.Option("--dataset", help="JSONL dataset (see evals/README.md).")],
+          out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("eval-report"),
+          as_json: JsonOpt = False,
+          retrieval_only: Annotated[bool, typer.Option("--retrieval-only",
+                                                       help="No LLM: ranking and abstention only.")] = False,
+          model: Annotated[Optional[str], typer.Option(help="LiteLLM model to answer with ('mock-echo' cites the "
+                                                         "top source through a LiteLLM mock).")] = None,
+          judge: Annotated[Optional[str], typer.Option(help="LiteLLM model grading faithfulness.")] = None,
+          ablate: Annotated[bool, typer.Option("--ablate",
+                                               help="Also run dense, BM25, hybrid, hybrid+rerank.")] = False,
+          limit: Annotated[Optional[int], typer.Option(help="At most N cases, drawn across types.", min=1)] = None,
+          types: Annotated[Optional[str], typer.Option(help="Comma-separated case types to keep.")] = None,
+          gate: Annotated[Optional[Path], typer.Option(help="JSON thresholds; exit 1 when one is missed.")] = None):
+    """Score a dataset: retrieval, abstention, citations, facts, injection; writes report.json/.md and plots."""
+
+    def action():
+        from evals.harness import EvalOptions, check_gate, run_eval
+        from evals.report import metric_table, write_report
+
+        options = EvalOptions(retrieval_only=retrieval_only, model=model, judge=judge, ablate=ablate, limit=limit,
+                              types=_case_types(types))
+        with _progress_bar(disable=not sys.stderr.isatty()) as progress:
+            report = run_eval(Settings(), dataset, options, progress)
+        paths = write_report(report, out)
+        failures = check_gate(report, gate) if gate else []
+        if as_json:
+            typer.echo(json.dumps({"metrics": report.metrics, "latency_ms": report.latency_ms,
+                                   "ablations": {k: v.metrics for k, v in report.ablations.items()},
+                                   "report": [str(p) for p in paths], "gate_failures": failures}))
+        else:
+            typer.echo(metric_table(report.metrics))
+            typer.echo(f"\nreport: {', '.join(str(p) for p in paths)}")
+        for failure in failures:
+            typer.echo(f"gate failed: {failure}", err=True)
+        if failures:
+            raise typer.Exit(1)
+
+    _run(action)
+
+
 @config_app.command("show")
 def config_show():
     """Print the effective settings (secrets masked)."""
@@ -158,6 +200,30 @@ def _history(path: Path | None):
         return TypeAdapter(list[Turn]).validate_json(path.read_bytes())
     except (OSError, ValidationError) as exc:
         raise ConfigError(f"--history {path}: {str(exc).splitlines()[0]}") from exc
+
+
+def _case_types(value: str | None) -> tuple[str, ...]:
+    from assistant.errors import ConfigError
+    from evals.dataset import CASE_TYPES
+
+    chosen = tuple(t.strip() for t in (value or "").split(",") if t.strip())
+    if unknown := [t for t in chosen if t not in CASE_TYPES]:
+        raise ConfigError(f"--types: unknown type(s) {', '.join(unknown)}; choose from {', '.join(CASE_TYPES)}")
+    return chosen
+
+
+@contextmanager
+def _progress_bar(disable: bool):
+    """A Rich progress bar on stderr; yields a `progress(label, total)` that returns a per-item callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  disable=disable, console=_stderr_console()) as bar:
+        def start(label: str, total: int):
+            task = bar.add_task(label, total=total)
+            return lambda _item: bar.advance(task)
+
+        yield start
 
 
 def _stderr_console():

@@ -12,6 +12,7 @@ from assistant.answer import (
     ABSTAIN_TEXT,
     GENERATION_FAILED_NOTE,
     assemble_context,
+    count_tokens,
     extractive_answer,
     format_history,
     heuristic_standalone,
@@ -94,7 +95,7 @@ class Assistant:
         """Rewrite a follow-up into a self-contained query using the conversation."""
         if not any(t.role == "user" for t in history):
             return question
-        if self.chat_model is None:
+        if self.chat_model is None or self.settings.llm.condense == "heuristic":
             return heuristic_standalone(question, history)
         prompt = self.prompts.condense.format(history=format_history(history), question=question)
         try:
@@ -113,17 +114,20 @@ class Assistant:
         found = self.retrieve(query, k, search_filter, timer)
         base = {"model": self.model_name, "query": query, "hits": found.hits}
         if not found.relevant:
+            timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
             yield ABSTAIN_TEXT
             yield Answer(answer=ABSTAIN_TEXT, abstained=True, timings_ms=timer.timings_ms, **base)
             return
         context = assemble_context(found.hits, self.settings.llm.context_tokens, self.settings.ingest.tokenizer)
         query_terms = set(self.sparse.embed_query(query).indices)
-        text, failed = "", None
+        text, failed, tokens = "", None, {}
         if self.chat_model is None:
             text = extractive_answer(query_terms, context.sources, self.sparse)
             yield text
         else:
             prompt = self.prompts.answer.format(context=context.text, question=question)
+            encoding = self.settings.ingest.tokenizer
+            tokens["prompt"] = count_tokens(self.prompts.system, encoding) + count_tokens(prompt, encoding)
             try:
                 with timer.stage("generate"):
                     for delta in self.chat_model.stream(self.prompts.system, prompt):
@@ -137,6 +141,7 @@ class Assistant:
                             + extractive_answer(query_terms, context.sources, self.sparse))
                 yield ("\n\n" if text else "") + fallback
                 text = fallback
+            tokens["completion"] = count_tokens(text, encoding)
         cleaned, citations, removed = verify_citations(text, context.sources)
         if not citations and not failed:
             # The model answered without markers: point the reader at what it was given, never at more.
@@ -145,7 +150,7 @@ class Assistant:
             cleaned, citations, _ = verify_citations(cleaned, context.sources)
         timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
         yield Answer(answer=cleaned, citations=citations, removed_citations=removed,
-                     generation_failed=failed is not None, timings_ms=timer.timings_ms, **base)
+                     generation_failed=failed is not None, tokens=tokens, timings_ms=timer.timings_ms, **base)
 
     def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
             search_filter: SearchFilter | None = None) -> Answer:

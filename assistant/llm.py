@@ -37,13 +37,13 @@ class ChatModel:
         self._llm = LiteLLM(model=settings.model, temperature=settings.temperature, max_tokens=settings.max_tokens,
                             max_retries=settings.num_retries, additional_kwargs=kwargs)
 
-    def stream(self, system: str, user: str) -> Iterator[str]:
-        """Yield text deltas; any provider error becomes an LLMError."""
+    def stream(self, system: str, user: str, **overrides: Any) -> Iterator[str]:
+        """Yield text deltas; any provider error becomes an LLMError. ``overrides`` go to this call only."""
         from llama_index.core.llms import ChatMessage
 
         messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
         try:
-            for chunk in self._llm.stream_chat(messages):
+            for chunk in self._llm.stream_chat(messages, **overrides):
                 if chunk.delta:
                     yield chunk.delta
         except Exception as exc:  # a missing local model, too: the caller falls back to cited papers

@@ -105,6 +105,9 @@ class Answer(BaseModel):
     hits: list[Hit] = Field(default_factory=list, exclude=True)
     removed_citations: int = Field(default=0, description="Markers that pointed at no retrieved paper.")
     generation_failed: bool = False
+    tokens: dict[str, int] = Field(
+        default_factory=dict, description="Prompt and completion tokens of the answer call (tiktoken estimate)."
+    )
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 

@@ -47,13 +47,22 @@ class MaxSimReranker:
 
     name = "maxsim"
 
-    def __init__(self, embedder) -> None:
+    def __init__(self, embedder, cache_size: int = 4096) -> None:
         self._embedder = embedder
+        self._cache: dict[str, np.ndarray] = {}  # passages recur across queries; encoding them dominates the cost
+        self._cache_size = cache_size
 
     def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
         q = self._embedder.token_vectors(query)
-        scores = [float((q @ self._embedder.token_vectors(passage(h)).T).max(axis=1).mean()) for h in hits]
+        scores = [float((q @ self._passage_vectors(passage(h)).T).max(axis=1).mean()) for h in hits]
         return _reordered(hits, scores)
+
+    def _passage_vectors(self, text: str) -> np.ndarray:
+        if text not in self._cache:
+            if len(self._cache) >= self._cache_size:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[text] = self._embedder.token_vectors(text)
+        return self._cache[text]
 
 
 class CrossEncoderReranker:

@@ -31,6 +31,9 @@ def retrieve_hits(query: str, *, index: PaperIndex, embedder: Embedder, sparse, 
         limit=settings.candidates, candidates=settings.candidates,
         weights=weights or (settings.dense_weight, settings.sparse_weight), rrf_k=settings.rrf_k,
         filter=search_filter or SearchFilter()))
+    if settings.mode != "hybrid":
+        ranked = result.dense if settings.mode == "dense" else result.sparse
+        result = HybridResult(fused=ranked, dense=result.dense, sparse=result.sparse)
     hits = group_by_paper(result)
     coverage = term_coverage(query_sparse.indices, hits[0], sparse) if hits else 0.0
     best_dense = max((h.dense_score or 0.0 for h in hits), default=0.0)
@@ -66,7 +69,8 @@ def group_by_paper(result: HybridResult) -> list[Hit]:
             snippet=payload["text"], feeds=payload.get("feeds") or [], url=payload.get("url"),
             code_url=payload.get("code_url"), dense_score=best_dense.get(paper_id),
             sparse_score=best_sparse.get(paper_id))
-    return list(hits.values())
+    # Equal fused scores are common in RRF (same ranks in both lists); break ties by id so runs repeat exactly.
+    return sorted(hits.values(), key=lambda h: (-h.score, h.paper_id))
 
 
 def term_coverage(query_terms, hit: Hit, sparse) -> float:

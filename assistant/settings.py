@@ -41,6 +41,9 @@ class QdrantSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
+    mode: Literal["hybrid", "dense", "sparse"] = Field(
+        "hybrid", description="Rank by fused dense + BM25 ('hybrid'), or by one of them alone (ablations)."
+    )
     top_k: int = Field(5, ge=1, le=50, description="Papers returned by search and used to answer.")
     candidates: int = Field(40, ge=5, description="Chunks each of the dense and sparse prefetches return.")
     rrf_k: int = Field(60, ge=1, description="RRF constant; larger flattens the rank curve.")
@@ -80,6 +83,9 @@ class LLMSettings(BaseModel):
     gguf_path: Path = Field(
         Path("data/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
         description="Embedded model weights (assembled by `assistant setup-llm`).",
+    )
+    condense: Literal["llm", "heuristic"] = Field(
+        "llm", description="Follow-ups become standalone queries by an LLM call, or by joining the previous question."
     )
     n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
     n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
