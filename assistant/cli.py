@@ -16,7 +16,7 @@ from assistant.offline import apply_offline_defaults
 apply_offline_defaults()
 
 from assistant.errors import AssistantError  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
+from assistant.settings import load_settings  # noqa: E402
 
 app = typer.Typer(help="Ask questions about a collection of paper abstracts, with cited answers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -48,7 +48,7 @@ def _run(action: Callable[[], None]) -> None:
 def _assistant(**overrides):
     from assistant.core import Assistant
 
-    return Assistant(Settings(), **overrides)
+    return Assistant(load_settings(), **overrides)
 
 
 def _filter(since: str | None, until: str | None, has_code: bool):
@@ -164,7 +164,7 @@ def eval_(dataset: Annotated[Path, typer.Option("--dataset", help="JSONL dataset
         options = EvalOptions(retrieval_only=retrieval_only, model=model, judge=judge, ablate=ablate, limit=limit,
                               types=_case_types(types))
         with _progress_bar(disable=not sys.stderr.isatty()) as progress:
-            report = run_eval(Settings(), dataset, options, progress)
+            report = run_eval(load_settings(), dataset, options, progress)
         paths = write_report(report, out)
         failures = check_gate(report, gate) if gate else []
         if as_json:
@@ -182,10 +182,43 @@ def eval_(dataset: Annotated[Path, typer.Option("--dataset", help="JSONL dataset
     _run(action)
 
 
+@app.command()
+def serve(port: Annotated[Optional[int], typer.Option(help="Port (default from settings: 8000).")] = None,
+          host: Annotated[Optional[str], typer.Option(help="Interface (default 127.0.0.1).")] = None,
+          no_web: Annotated[bool, typer.Option("--no-web", help="Serve only the HTTP API and Slack.")] = False):
+    """Serve the web chat at /, the HTTP API at /v1 and the Slack endpoint, in one process owning the index."""
+
+    def action():
+        from assistant.server import serve as run_server
+
+        settings = load_settings()
+        settings.server = settings.server.model_copy(update={k: v for k, v in {"port": port, "host": host}.items()
+                                                             if v is not None})
+        run_server(settings, web=not no_web)
+
+    _run(action)
+
+
+@app.command()
+def slack(socket: Annotated[bool, typer.Option("--socket", help="Connect by Socket Mode (no public URL needed).")]
+          = False):
+    """Run the Slack bot on its own; HTTP mode lives inside `assistant serve` at /slack/events."""
+
+    def action():
+        from assistant.errors import ConfigError
+        from assistant.slack_bot import run_socket_mode
+
+        if not socket:
+            raise ConfigError("HTTP mode runs inside `assistant serve` (POST /slack/events); use --socket here")
+        run_socket_mode(load_settings())
+
+    _run(action)
+
+
 @config_app.command("show")
 def config_show():
     """Print the effective settings (secrets masked)."""
-    _run(lambda: typer.echo(json.dumps(Settings().masked(), indent=2, default=str)))
+    _run(lambda: typer.echo(json.dumps(load_settings().masked(), indent=2, default=str)))
 
 
 def _history(path: Path | None):

@@ -20,7 +20,7 @@ from assistant.answer import (
 )
 from assistant.errors import InvalidQuery, LLMError
 from assistant.llm import ChatModel, build_chat_model
-from assistant.models import Answer, Hit, IngestReport, Turn
+from assistant.models import Answer, Hit, IngestReport, Paper, Turn
 from assistant.prompts import Prompts, load_prompts
 from assistant.rerank import Reranker, build_reranker
 from assistant.retrieve import Retrieval, retrieve_hits
@@ -55,6 +55,7 @@ class Assistant:
         self.sparse = sparse or sparse_encoder()
         self.index = index or open_index(settings, self.embedder.dim)
         self.chat_model = build_chat_model(settings.llm) if chat_model == "default" else chat_model
+        self._chat_models: dict[str, ChatModel | None] = {}
         self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
                                                    complete=self._complete_plain)
 
@@ -87,32 +88,51 @@ class Assistant:
         found.hits = reranked[:k]
         return found
 
+    def paper(self, paper_id: str) -> Paper | None:
+        """The stored record of one paper (None when the id is unknown)."""
+        chunks = self.index.paper_chunks(paper_id)
+        record = next((c["paper"] for c in chunks if c.get("paper")), None)
+        return Paper.model_validate(record) if record else None
+
     def search(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None) -> list[Hit]:
         """Ranked papers for a query (after rerank)."""
         return self.retrieve(query, k, search_filter).hits
 
-    def standalone_query(self, question: str, history: list[Turn]) -> str:
+    def chat_model_for(self, model: str | None) -> ChatModel | None:
+        """The chat model for a request: the configured one, or another LiteLLM model string (built once)."""
+        if model is None or model == self.model_name:
+            return self.chat_model
+        if model not in self._chat_models:
+            self._chat_models[model] = build_chat_model(self.settings.llm.model_copy(update={"model": model}))
+        return self._chat_models[model]
+
+    def standalone_query(self, question: str, history: list[Turn],
+                         chat_model: ChatModel | None | str = "default") -> str:
         """Rewrite a follow-up into a self-contained query using the conversation."""
+        chat_model = self.chat_model if chat_model == "default" else chat_model
         if not any(t.role == "user" for t in history):
             return question
-        if self.chat_model is None or self.settings.llm.condense == "heuristic":
+        if chat_model is None or self.settings.llm.condense == "heuristic":
             return heuristic_standalone(question, history)
         prompt = self.prompts.condense.format(history=format_history(history), question=question)
         try:
-            rewritten = self.chat_model.complete("You rewrite follow-up questions.", prompt).strip()
+            rewritten = chat_model.complete("You rewrite follow-up questions.", prompt).strip()
         except LLMError:
             return heuristic_standalone(question, history)
         return rewritten.splitlines()[0].strip().strip('"') if rewritten else question
 
     def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-                      search_filter: SearchFilter | None = None) -> Iterator[str | Answer]:
-        """Yield answer text deltas as they are generated, then the final verified Answer."""
-        timer, history = Timer(), history or []
+                      search_filter: SearchFilter | None = None, model: str | None = None) -> Iterator[str | Answer]:
+        """Yield answer text deltas as they are generated, then the final verified Answer.
+
+        ``model`` picks another LiteLLM model (or 'none') for this answer only.
+        """
+        timer, history, chat_model = Timer(), history or [], self.chat_model_for(model)
         started = time.perf_counter()
         with timer.stage("condense"):
-            query = self.standalone_query(question, history)
+            query = self.standalone_query(question, history, chat_model)
         found = self.retrieve(query, k, search_filter, timer)
-        base = {"model": self.model_name, "query": query, "hits": found.hits}
+        base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits}
         if not found.relevant:
             timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
             yield ABSTAIN_TEXT
@@ -121,7 +141,7 @@ class Assistant:
         context = assemble_context(found.hits, self.settings.llm.context_tokens, self.settings.ingest.tokenizer)
         query_terms = set(self.sparse.embed_query(query).indices)
         text, failed, tokens = "", None, {}
-        if self.chat_model is None:
+        if chat_model is None:
             text = extractive_answer(query_terms, context.sources, self.sparse)
             yield text
         else:
@@ -130,7 +150,7 @@ class Assistant:
             tokens["prompt"] = count_tokens(self.prompts.system, encoding) + count_tokens(prompt, encoding)
             try:
                 with timer.stage("generate"):
-                    for delta in self.chat_model.stream(self.prompts.system, prompt):
+                    for delta in chat_model.stream(self.prompts.system, prompt):
                         if not text:
                             timer.timings_ms["first_token"] = round((time.perf_counter() - started) * 1000, 2)
                         text += delta
@@ -153,10 +173,10 @@ class Assistant:
                      generation_failed=failed is not None, tokens=tokens, timings_ms=timer.timings_ms, **base)
 
     def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-            search_filter: SearchFilter | None = None) -> Answer:
+            search_filter: SearchFilter | None = None, model: str | None = None) -> Answer:
         """Answer a question with verified citations (the non-streaming form of answer_stream)."""
         final = None
-        for item in self.answer_stream(question, history, k, search_filter):
+        for item in self.answer_stream(question, history, k, search_filter, model):
             if isinstance(item, Answer):
                 final = item
         assert final is not None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOCAL_MODEL = "local/qwen2.5-coder-1.5b-instruct"
 
@@ -91,6 +91,50 @@ class LLMSettings(BaseModel):
     n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
 
 
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Interface `assistant serve` listens on (0.0.0.0 to expose it).")
+    port: int = Field(8000, ge=0, le=65535, description="Port of the web chat, Slack endpoint and HTTP API.")
+    max_concurrent_answers: int = Field(
+        2, ge=1, description="Answers generated at once; more wait (the embedded model runs one at a time anyway)."
+    )
+
+
+class WebSettings(BaseModel):
+    password: SecretStr | None = Field(None, description="Password of the web chat; unset means anonymous single-user.")
+    username: str = Field("researcher", description="User name that goes with the password.")
+    models: list[str] = Field(
+        default_factory=list, description="LiteLLM models offered in the chat settings (default: configured + 'none')."
+    )
+    auth_secret: SecretStr | None = Field(
+        None, description="Key signing web sessions; default: generated once and kept in the data dir."
+    )
+
+
+class ApiSettings(BaseModel):
+    keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Bearer tokens the HTTP API accepts (JSON list or comma list); none: open."
+    )
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body the HTTP API accepts.")
+    max_question_chars: int = Field(4000, ge=10, description="Longest question the API and Slack accept.")
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-...); the Slack bot is off without it.")
+    signing_secret: SecretStr | None = Field(None, description="Signing secret verifying requests to /slack/events.")
+    app_token: SecretStr | None = Field(None, description="App-level token (xapp-...) for Socket Mode.")
+    api_base: str | None = Field(None, description="Slack Web API base URL (default Slack's; tests use a local stub).")
+    command: str = Field("/papers", description="Slash command the bot answers.")
+
+
 class Settings(BaseSettings):
     """Every knob of the assistant, grouped per pipeline stage."""
 
@@ -110,6 +154,10 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
 
     @property
     def qdrant_path(self) -> Path:
@@ -118,3 +166,20 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, Any]:
         """Effective values as JSON-able data, secrets masked by pydantic's SecretStr."""
         return json.loads(self.model_dump_json())
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and .env; a bad value is a ConfigError naming the variable."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from assistant.errors import ConfigError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "ASSISTANT_" + "_".join(str(p) for p in error["loc"][:2]).upper()
+        raise ConfigError(f"{name}: {error['msg']}") from exc
+    except (SettingsError, ValueError) as exc:
+        raise ConfigError(f"settings: {str(exc).splitlines()[0]}") from exc
