@@ -20,7 +20,7 @@ from assistant.answer import (
 )
 from assistant.errors import InvalidQuery, LLMError
 from assistant.llm import ChatModel, build_chat_model
-from assistant.models import Answer, Hit, IngestReport, Paper, Turn
+from assistant.models import Answer, CollectionSummary, Hit, IngestReport, Paper, Turn
 from assistant.prompts import Prompts, load_prompts
 from assistant.rerank import Reranker, build_reranker
 from assistant.retrieve import Retrieval, retrieve_hits
@@ -93,6 +93,16 @@ class Assistant:
         chunks = self.index.paper_chunks(paper_id)
         record = next((c["paper"] for c in chunks if c.get("paper")), None)
         return Paper.model_validate(record) if record else None
+
+    def summary(self) -> CollectionSummary:
+        """Papers, feeds and code links in the index (one scroll of payloads)."""
+        rows = self.index.paper_summaries()
+        feeds: dict[str, int] = {}
+        for row in rows:
+            for label in row.get("feeds") or []:
+                feeds[label] = feeds.get(label, 0) + 1
+        return CollectionSummary(papers=len(rows), with_code=sum(bool(r.get("code_url")) for r in rows),
+                                 feeds=dict(sorted(feeds.items(), key=lambda item: _label_order(item[0]))), titles=[r["title"] for r in rows])
 
     def search(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None) -> list[Hit]:
         """Ranked papers for a query (after rerank)."""
@@ -186,3 +196,11 @@ class Assistant:
         if self.chat_model is None:
             raise LLMError("the 'llm' reranker needs a chat model (ASSISTANT_LLM_MODEL is 'none')")
         return self.chat_model.complete("You rank passages.", prompt)
+
+
+def _label_order(label: str) -> tuple[int, str]:
+    """Feed labels in date order when they are dates ('Mar 13' < 'Apr 2'), names after them."""
+    from ingest.normalize import parse_feed_date
+
+    parsed = parse_feed_date(label)
+    return (parsed[1], label) if parsed else (10**9, label)

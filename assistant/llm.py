@@ -27,7 +27,7 @@ class ChatModel:
             from assistant.local_llm import register_local_llm
 
             register_local_llm(settings)
-        kwargs: dict[str, Any] = {"timeout": settings.timeout, **(extra or {})}
+        kwargs: dict[str, Any] = {"timeout": settings.timeout, **settings.extra, **(extra or {})}
         if settings.fallbacks:
             kwargs["fallbacks"] = settings.fallbacks
         if settings.api_base:

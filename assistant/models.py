@@ -111,6 +111,15 @@ class Answer(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
+class CollectionSummary(BaseModel):
+    """What the index holds, for welcome pages and readiness checks."""
+
+    papers: int
+    with_code: int
+    feeds: dict[str, int] = Field(default_factory=dict, description="Feed label -> papers seen in it, in label order.")
+    titles: list[str] = Field(default_factory=list, exclude=True)
+
+
 class IngestReport(BaseModel):
     """What one `ingest` run did (the contract of `assistant ingest --json`)."""
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from assistant.core import Assistant
-from assistant.models import Answer, Hit, Paper, Turn
+from assistant.models import Answer, CollectionSummary, Hit, Paper, Turn
 from assistant.store import SearchFilter
 
 _DONE = object()
@@ -42,7 +42,11 @@ class AsyncAssistant:
         return await asyncio.to_thread(self.core.paper, paper_id)
 
     async def count(self) -> int:
+        """Points (chunks) in the index."""
         return await asyncio.to_thread(self.core.index.count)
+
+    async def summary(self) -> CollectionSummary:
+        return await asyncio.to_thread(self.core.summary)
 
     async def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
                             search_filter: SearchFilter | None = None,

@@ -84,6 +84,9 @@ class LLMSettings(BaseModel):
         Path("data/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
         description="Embedded model weights (assembled by `assistant setup-llm`).",
     )
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="More litellm.completion arguments (top_p, extra_headers, mock_response...)."
+    )
     condense: Literal["llm", "heuristic"] = Field(
         "llm", description="Follow-ups become standalone queries by an LLM call, or by joining the previous question."
     )
