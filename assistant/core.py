@@ -102,7 +102,8 @@ class Assistant:
             for label in row.get("feeds") or []:
                 feeds[label] = feeds.get(label, 0) + 1
         return CollectionSummary(papers=len(rows), with_code=sum(bool(r.get("code_url")) for r in rows),
-                                 feeds=dict(sorted(feeds.items(), key=lambda item: _label_order(item[0]))), titles=[r["title"] for r in rows])
+                                 feeds=dict(sorted(feeds.items(), key=lambda item: _label_order(item[0]))),
+                                 titles=[r["title"] for r in rows])
 
     def search(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None) -> list[Hit]:
         """Ranked papers for a query (after rerank)."""

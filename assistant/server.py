@@ -31,6 +31,7 @@ def create_app(settings: Settings, service: AsyncAssistant, *, web: bool = True)
     app.state.service = service
     app.state.settings = settings
     app.include_router(api.router)
+    api.install_error_handlers(app)
     slack_bot.mount_slack(app, settings, service)
     if web:
         from assistant.web.mount import mount_web

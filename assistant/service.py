@@ -59,8 +59,9 @@ class AsyncAssistant:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
             def work() -> None:
-                stream = self.core.answer_stream(question, history, k, search_filter, model)
+                stream = None
                 try:
+                    stream = self.core.answer_stream(question, history, k, search_filter, model)
                     for item in stream:
                         if stop.is_set():  # the client went away: stop between tokens
                             break
@@ -68,7 +69,8 @@ class AsyncAssistant:
                 except Exception as exc:  # handed to the caller's task, which reports it
                     send(_Failure(exc))
                 finally:
-                    stream.close()
+                    if stream is not None:
+                        stream.close()
                     send(_DONE)
 
             worker = asyncio.ensure_future(asyncio.to_thread(work))
