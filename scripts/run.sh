@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up everything, ingest the demo feeds (data/feeds) into the embedded index, and show how to ask.
+# Set up everything, ingest the demo feeds (data/feeds) into the embedded index, and serve the app.
 #
 #   scripts/run.sh
 set -euo pipefail
@@ -8,8 +8,8 @@ scripts/setup.sh
 .venv/bin/assistant ingest data/feeds
 cat <<'MSG'
 
-Ready. Activate the environment and ask:
-  source .venv/bin/activate
-  assistant search "post-training quantization of GPT models" -k 5
-  assistant ask "Which papers speed up diffusion transformer training by aligning with vision encoders?"
+Serving the web chat at http://127.0.0.1:8000/ (HTTP API under /v1, OpenAPI at /docs). Ctrl+C stops it.
+From another shell (the server owns the embedded index, so use the API):
+  curl -s 'http://127.0.0.1:8000/v1/search?q=post-training+quantization+of+GPT+models&k=5'
 MSG
+exec .venv/bin/assistant serve
