@@ -1,6 +1,6 @@
 """Research-paper Q&A assistant: cited answers from a collection of abstracts."""
 
-from assistant.errors import (
+from assistant.core.errors import (
     AssistantError,
     ConfigError,
     IndexUnavailable,
@@ -9,8 +9,8 @@ from assistant.errors import (
     LLMError,
     ModelUnavailable,
 )
-from assistant.models import Answer, Chunk, Citation, FeedSighting, Hit, IngestReport, Paper, Turn
-from assistant.settings import Settings
+from assistant.core.models import Answer, Chunk, Citation, FeedSighting, Hit, IngestReport, Paper, Turn
+from assistant.core.settings import Settings
 
 __all__ = [
     "Answer", "AssistantError", "Chunk", "Citation", "ConfigError", "FeedSighting", "Hit", "IndexUnavailable",

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `python bench/bench_core.py` from a checkout without an editable install
     sys.path.insert(0, str(REPO))
 
-from assistant.offline import apply_offline_defaults  # noqa: E402
+from assistant.core.offline import apply_offline_defaults  # noqa: E402
 
 apply_offline_defaults()  # before LiteLLM / tiktoken / llama-index are imported
 
@@ -128,7 +128,7 @@ def wordpieces(texts: list[str]) -> dict[str, int]:
 
     from tokenizers import Tokenizer
 
-    from assistant.settings import EmbedSettings
+    from assistant.core.settings import EmbedSettings
 
     limit = EmbedSettings().max_tokens
     tokenizer = Tokenizer.from_str((resources.files("assistant") / "data" / "minilm-tokenizer.json").read_text())
@@ -156,14 +156,14 @@ def version(dist: str) -> str:
 
 def phase_startup() -> dict[str, Any]:
     start = now()
-    from assistant.core import Assistant  # noqa: F401  (imports the core and its dependencies)
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
+    from assistant.engine import Assistant  # noqa: F401  (imports the core and its dependencies)
 
     imports = now() - start
     settings = Settings()
     # First use of the chunker imports llama-index-core and loads tiktoken's BPE (seconds): pay it here, so
     # neither ingest below carries it, and report it (a cold `assistant ingest` process does pay it).
-    from assistant.models import Paper
+    from assistant.core.models import Paper
     from ingest.chunking import chunk_paper
 
     start = now()
@@ -193,11 +193,11 @@ def phase_startup() -> dict[str, Any]:
 
 
 def new_assistant(tmp: Path):
-    from assistant.core import Assistant
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
+    from assistant.engine import Assistant
 
     start = now()
-    assistant = Assistant(Settings(data_dir=tmp), chat_model=None)
+    assistant = Assistant(Settings(data_dir=tmp), chat_model=None, create_index=True)
     built = now() - start
     start = now()
     assistant.embedder.embed(["warm-up"])  # first ONNX run allocates its arena; keep it out of the ingest time
@@ -428,23 +428,23 @@ def estimate_prompt_tokens(assistant, question: str) -> int:
     """
     import tiktoken
 
-    from assistant.answer import assemble_context
+    from assistant.answer.context import assemble_context
 
-    settings = assistant.settings
-    context = assemble_context(assistant.retrieve(question).hits, settings.llm.context_tokens,
+    settings = assistant.core.settings
+    context = assemble_context(assistant.answer.retrieve(question).hits, settings.llm.context_tokens,
                                settings.ingest.tokenizer)
-    prompt = assistant.prompts.answer.format(context=context.text, question=question)
-    return len(tiktoken.get_encoding(settings.ingest.tokenizer).encode(assistant.prompts.system + "\n" + prompt))
+    prompt = assistant.core.prompts.answer.format(context=context.text, question=question)
+    return len(tiktoken.get_encoding(settings.ingest.tokenizer).encode(assistant.core.prompts.system + "\n" + prompt))
 
 
 def phase_ask(assistant, n_questions: int = 3) -> dict[str, Any]:
     import litellm
 
-    from assistant.errors import AssistantError
-    from assistant.llm import build_chat_model
-    from assistant.models import Answer
+    from assistant.answer.llm import build_chat_model
+    from assistant.core.errors import AssistantError
+    from assistant.core.models import Answer
 
-    llm_settings = assistant.settings.llm
+    llm_settings = assistant.core.settings.llm
     if not llm_settings.gguf_path.is_absolute():  # Settings' default is relative to the repo root
         llm_settings = llm_settings.model_copy(update={"gguf_path": REPO / llm_settings.gguf_path})
     result: dict[str, Any] = {"model": llm_settings.model}
@@ -462,7 +462,7 @@ def phase_ask(assistant, n_questions: int = 3) -> dict[str, Any]:
             return {**result, "skipped": f"skipped: {exc}"}
         result["load_s"] = round(now() - start, 2)
         result["memory_after_load"] = memory()
-    picked = [q for q in dev_questions("single") if assistant.retrieve(q["question"]).relevant][:n_questions]
+    picked = [q for q in dev_questions("single") if assistant.answer.retrieve(q["question"]).relevant][:n_questions]
     runs = []
     for item in picked:
         prompt_tokens = estimate_prompt_tokens(assistant, item["question"])
@@ -668,8 +668,8 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: start-up ...", file=sys.stderr, flush=True)
         fig["environment"] = phase_startup()
 
-        from assistant.embedding import MiniLMEmbedder
-        from assistant.settings import Settings
+        from assistant.core.settings import Settings
+        from assistant.index.embedder import MiniLMEmbedder
 
         baseline_embedder = None
         ours_runs, base_runs = [], []

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from assistant.offline import apply_offline_defaults  # noqa: E402
+from assistant.core.offline import apply_offline_defaults  # noqa: E402
 
 apply_offline_defaults()  # before llama-index / litellm / tiktoken are imported
 
@@ -50,15 +50,16 @@ from llama_index.vector_stores.qdrant import QdrantVectorStore  # noqa: E402
 from qdrant_client import QdrantClient  # noqa: E402
 from qdrant_client.http import models as rest  # noqa: E402
 
-from assistant.core import Assistant  # noqa: E402
-from assistant.embedding import MiniLMEmbedder  # noqa: E402
-from assistant.errors import IngestError  # noqa: E402
-from assistant.models import Chunk, Paper  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
-from assistant.store import point_id, sparse_encoder  # noqa: E402
+from assistant.core.errors import IngestError  # noqa: E402
+from assistant.core.models import Chunk, Paper  # noqa: E402
+from assistant.core.settings import Settings  # noqa: E402
+from assistant.core.text import normalise_title  # noqa: E402
+from assistant.engine import Assistant  # noqa: E402
+from assistant.index.base import point_id  # noqa: E402
+from assistant.index.embedder import MiniLMEmbedder  # noqa: E402
+from assistant.index.sparse import sparse_encoder  # noqa: E402
 from ingest.chunking import chunk_paper  # noqa: E402
 from ingest.dedup import dedupe  # noqa: E402
-from ingest.normalize import normalise_title  # noqa: E402
 from ingest.parsers import iter_records  # noqa: E402
 
 FEEDS = ROOT / "data" / "feeds"
@@ -263,7 +264,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="li-hybrid-") as tmp:
         settings = Settings(data_dir=Path(tmp))
         embedder = MiniLMEmbedder(settings.embed)
-        bot = Assistant(settings, embedder=embedder, chat_model=None)
+        bot = Assistant(settings, embedder=embedder, chat_model=None, create_index=True)
         try:
             # --- ours
             log("our ingest of data/feeds ...")

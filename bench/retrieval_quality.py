@@ -18,17 +18,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.offline import apply_offline_defaults  # noqa: E402
+from assistant.core.offline import apply_offline_defaults  # noqa: E402
 
 apply_offline_defaults()
 
-from assistant.core import Assistant  # noqa: E402
-from assistant.models import Hit  # noqa: E402
-from assistant.rerank import MaxSimReranker, NoReranker  # noqa: E402
-from assistant.retrieve import group_by_paper, retrieve_hits  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
-from assistant.store import HybridResult  # noqa: E402
-from ingest.normalize import normalise_title  # noqa: E402
+from assistant.answer.rerank import MaxSimReranker, NoReranker  # noqa: E402
+from assistant.answer.retrieve import group_by_paper, retrieve_hits  # noqa: E402
+from assistant.core.models import Hit  # noqa: E402
+from assistant.core.settings import Settings  # noqa: E402
+from assistant.core.text import normalise_title  # noqa: E402
+from assistant.engine import Assistant  # noqa: E402
+from assistant.index.base import HybridResult  # noqa: E402
 
 
 def load_cases(path: Path) -> list[dict]:
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--dump", type=Path, help="Write each case's abstention evidence as JSON here.")
     args = parser.parse_args()
     settings = Settings(data_dir=args.data_dir)
-    bot = Assistant(settings, chat_model=None)
+    bot = Assistant(settings, chat_model=None, create_index=True)
     if bot.index.count() == 0:
         bot.ingest([ROOT / "data/feeds"])
     cases = load_cases(args.dataset)
@@ -74,7 +74,7 @@ def main() -> None:
 
     variants: dict[str, list[int | None]] = {}
     raw: dict[str, HybridResult] = {}
-    from assistant.store import HybridQuery, SparseVec
+    from assistant.index.base import HybridQuery, SparseVec
 
     queries = {}
     for case in singles:

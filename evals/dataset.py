@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from assistant.errors import AssistantError
-from ingest.normalize import normalise_title
+from assistant.core.errors import AssistantError
+from assistant.core.text import normalise_title
 
 CaseType = Literal["single", "multi", "unanswerable", "followup", "adversarial"]
 CASE_TYPES: tuple[str, ...] = ("single", "multi", "unanswerable", "followup", "adversarial")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.harness import EvalReport
+from evals.run import EvalReport
 from evals.runner import CaseResult
 
 TABLE_METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "abstention_correct", "false_abstention",

@@ -13,12 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from assistant.core import Assistant, Timer
-from assistant.errors import LLMError
-from assistant.llm import ChatModel
-from assistant.models import Answer, Turn
-from assistant.prompts import load_template
-from assistant.settings import LLMSettings, Settings
+from assistant.answer.llm import ChatModel
+from assistant.core.errors import LLMError
+from assistant.core.models import Answer, Turn
+from assistant.core.prompts import load_template
+from assistant.core.settings import LLMSettings, Settings
+from assistant.core.text import normalise_title
+from assistant.engine import Assistant, Timer
 from evals.dataset import CASE_TYPES, EvalCase
 from evals.metrics import (
     RECALL_KS,
@@ -34,7 +35,6 @@ from evals.metrics import (
     recall_at_k,
     reciprocal_rank,
 )
-from ingest.normalize import normalise_title
 
 RANK_DEPTH = 10
 ECHO_MODEL = "mock-echo"
@@ -122,21 +122,21 @@ class Scorer:
         return metrics
 
 
-def evaluate_case(bot: Assistant, case: EvalCase, scorer: Scorer, answer_mode: bool,
+def evaluate_case(engine: Assistant, case: EvalCase, scorer: Scorer, answer_mode: bool,
                   depth: int = RANK_DEPTH) -> CaseResult:
     """Run one case through the core (earlier turns first, for conversations) and score it."""
     history: list[Turn] = []
     for earlier in case.questions[:-1]:
-        reply = bot.ask(earlier, history).answer if answer_mode else ""
+        reply = engine.ask(earlier, history).answer if answer_mode else ""
         history += [Turn(role="user", content=earlier)] + ([Turn(role="assistant", content=reply)] if reply else [])
     question, timer, answer = case.questions[-1], Timer(), None
     if answer_mode:
-        answer = bot.ask(question, history)
+        answer = engine.ask(question, history)
         query = answer.query
     else:
         with timer.stage("condense"):
-            query = bot.standalone_query(question, history)
-    found = bot.retrieve(query, k=depth, timer=timer)
+            query = engine.standalone_query(question, history)
+    found = engine.retrieve(query, k=depth, timer=timer)
     gold = scorer.gold_ids(case)
     ranked = [RankedPaper(paper_id=h.paper_id, title=h.title, score=round(h.score, 6), gold=h.paper_id in gold)
               for h in found.hits]
@@ -146,8 +146,9 @@ def evaluate_case(bot: Assistant, case: EvalCase, scorer: Scorer, answer_mode: b
         "abstention_correct": abstained != case.answerable,
         "false_abstention": abstained if case.answerable else None,
         "missed_abstention": (not abstained) if not case.answerable else None,
-        "context_fact_coverage": fact_coverage(" ".join(h.snippet for h in found.hits[: bot.settings.retrieval.top_k]),
-                                               case.answer_facts) if gold else None,
+        "context_fact_coverage": fact_coverage(
+            " ".join(h.snippet for h in found.hits[: engine.settings.retrieval.top_k]), case.answer_facts)
+        if gold else None,
     }
     if answer is not None:
         metrics.update(scorer.answer_metrics(case, answer, gold))
@@ -162,11 +163,11 @@ def evaluate_case(bot: Assistant, case: EvalCase, scorer: Scorer, answer_mode: b
     return result
 
 
-def run_cases(bot: Assistant, cases: list[EvalCase], scorer: Scorer, answer_mode: bool,
+def run_cases(engine: Assistant, cases: list[EvalCase], scorer: Scorer, answer_mode: bool,
               progress: Callable[[EvalCase], None] | None = None) -> list[CaseResult]:
     results = []
     for case in cases:
-        results.append(evaluate_case(bot, case, scorer, answer_mode))
+        results.append(evaluate_case(engine, case, scorer, answer_mode))
         if progress:
             progress(case)
     return results
@@ -241,11 +242,17 @@ def ablation_settings(settings: Settings) -> dict[str, Settings]:
 _JUDGE_REPLY = re.compile(r'"claims"\s*:\s*(\d+)\s*,\s*"supported"\s*:\s*(\d+)')
 
 
-def build_judge(model: str, prompts_dir=None,
+def build_judge(model: str, llm: LLMSettings | None = None, prompts_dir=None,
                 extra: dict[str, Any] | None = None) -> Callable[[str, str], float | None]:
-    """An LLM-as-judge faithfulness scorer: supported claims / claims; None when the judge's reply is unusable."""
+    """An LLM-as-judge faithfulness scorer: supported claims / claims; None when the judge's reply is unusable.
+
+    The judge is the configured LLM client (``llm``: its api_base, key, timeout, extra arguments) with
+    another model string, greedy and short.
+    """
     template = load_template("judge", {"sources", "answer"}, prompts_dir)
-    chat = ChatModel(LLMSettings(model=model, temperature=0.0, max_tokens=60, num_retries=0), extra)
+    judge_settings = (llm or LLMSettings()).model_copy(
+        update={"model": model, "temperature": 0.0, "max_tokens": 60, "num_retries": 0, "fallbacks": []})
+    chat = ChatModel(judge_settings, extra)
 
     def judge(answer: str, sources: str) -> float | None:
         try:

@@ -6,9 +6,9 @@ import math
 import re
 from functools import lru_cache
 
-from assistant.models import Chunk, Paper
-from assistant.offline import tiktoken_encoding
-from assistant.settings import IngestSettings
+from assistant.core.models import Chunk, Paper
+from assistant.core.offline import tiktoken_encoding
+from assistant.core.settings import IngestSettings
 
 _SENTENCE_END = re.compile(r"(?<=[.!?]\s)(?=[A-Z0-9])")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from assistant.models import FeedSighting, Paper
-from ingest.normalize import normalise_title
+from assistant.core.models import FeedSighting, Paper
+from assistant.core.text import normalise_title
 
-__all__ = ["dedupe", "merge_paper"]
+__all__ = ["dedupe", "is_title_id", "merge_paper"]
 
 
 def merge_paper(old: Paper, new: Paper) -> Paper:
@@ -16,7 +16,7 @@ def merge_paper(old: Paper, new: Paper) -> Paper:
     An ``arxiv:`` id beats a title-hash ``t:`` id, whichever record carries it.
     """
     return Paper(
-        paper_id=new.paper_id if _is_title_id(old.paper_id) and not _is_title_id(new.paper_id) else old.paper_id,
+        paper_id=new.paper_id if is_title_id(old.paper_id) and not is_title_id(new.paper_id) else old.paper_id,
         title=new.title or old.title,
         abstract=new.abstract or old.abstract,
         url=new.url or old.url,
@@ -54,10 +54,11 @@ def _slot_by_title(paper: Paper, slot: str | None, merged: dict[str, Paper]) -> 
     # Two different arXiv ids with one title are two papers; a title-hash id can join either.
     if slot is None:
         return None
-    return slot if _is_title_id(paper.paper_id) or _is_title_id(merged[slot].paper_id) else None
+    return slot if is_title_id(paper.paper_id) or is_title_id(merged[slot].paper_id) else None
 
 
-def _is_title_id(paper_id: str) -> bool:
+def is_title_id(paper_id: str) -> bool:
+    """A ``t:`` id, made from the title because the record had no arXiv id."""
     return paper_id.startswith("t:")
 
 

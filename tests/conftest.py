@@ -7,7 +7,7 @@ that change an index use their own small corpus, or restore the seed index befor
 
 from __future__ import annotations
 
-from assistant.offline import apply_offline_defaults
+from assistant.core.offline import apply_offline_defaults
 
 apply_offline_defaults()
 
@@ -20,8 +20,8 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from assistant.models import IngestReport, Paper  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
+from assistant.core.models import IngestReport, Paper  # noqa: E402
+from assistant.core.settings import Settings  # noqa: E402
 
 # A developer's own ASSISTANT_* variables (a Qdrant URL, a hosted model) must not leak into the suite.
 for _name in [name for name in os.environ if name.startswith("ASSISTANT_")]:
@@ -49,14 +49,14 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from assistant.embedding import MiniLMEmbedder
+    from assistant.index.embedder import MiniLMEmbedder
 
     return MiniLMEmbedder()
 
 
 @pytest.fixture(scope="session")
 def sparse():
-    from assistant.store import sparse_encoder
+    from assistant.index.sparse import sparse_encoder
 
     return sparse_encoder()
 
@@ -72,10 +72,10 @@ class SeedIndex:
 
 @pytest.fixture(scope="session")
 def seed(tmp_path_factory, embedder, sparse) -> SeedIndex:
-    from assistant.core import Assistant
+    from assistant.engine import Assistant
 
     settings = make_settings(tmp_path_factory.mktemp("seed-data"))
-    bot = Assistant(settings, embedder=embedder, sparse=sparse, chat_model=None)
+    bot = Assistant(settings, embedder=embedder, sparse=sparse, chat_model=None, create_index=True)
     report = bot.ingest([FEEDS])
     yield SeedIndex(bot, report, settings)
     bot.close()

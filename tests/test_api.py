@@ -20,15 +20,15 @@ import uvicorn
 from conftest import GPTQ_TITLE, SEED_PAPERS, make_settings
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from assistant.answer import ABSTAIN_TEXT, verify_citations
-from assistant.api import CitationStream, install_error_handlers
-from assistant.core import Assistant
-from assistant.errors import IndexUnavailable
-from assistant.llm import ChatModel
-from assistant.models import Answer, Hit
-from assistant.server import create_app
-from assistant.service import AsyncAssistant
-from assistant.settings import ApiSettings, LLMSettings
+from assistant.answer.citations import verify_citations
+from assistant.answer.context import ABSTAIN_TEXT
+from assistant.answer.llm import ChatModel
+from assistant.core.models import Answer, Hit
+from assistant.core.settings import ApiSettings, LLMSettings
+from assistant.engine import Assistant, AsyncAssistant
+from assistant.surfaces.http.app import create_app
+from assistant.surfaces.http.errors import install_error_handlers
+from assistant.surfaces.http.openai import CitationStream
 
 MOCK_MODEL = "openai/gpt-4o-mini"
 QUESTION = "How does one-shot post-training quantization of GPT models to 3-4 bits work?"
@@ -69,8 +69,8 @@ class LiveServer:
         return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, timeout=120)
 
 
-def serve(settings, core: Assistant, *, owns_core: bool = False) -> LiveServer:
-    app = create_app(settings, AsyncAssistant(core, owns_core=owns_core), web=False)
+def serve(settings, core: Assistant, *, owns_engine: bool = False) -> LiveServer:
+    app = create_app(settings, AsyncAssistant(core, owns_engine=owns_engine), web=False)
     install_error_handlers(app)  # idempotent: create_app may install them already
     return LiveServer(app)
 
@@ -127,8 +127,8 @@ def test_probes_report_liveness_and_the_indexed_papers(api):
 
 def test_readyz_is_503_with_a_hint_on_an_empty_index(seed, tmp_path):
     empty = Assistant(make_settings(tmp_path), embedder=seed.assistant.embedder, sparse=seed.assistant.sparse,
-                      chat_model=None)
-    with serve(empty.settings, empty, owns_core=True) as server, server.client() as http:
+                      chat_model=None, create_index=True)  # an index created but never filled
+    with serve(empty.settings, empty, owns_engine=True) as server, server.client() as http:
         assert http.get("/healthz").status_code == 200
         message = error_message(http.get("/readyz"), 503)
     assert "index is empty" in message and "assistant ingest" in message
@@ -323,31 +323,70 @@ def test_models_endpoint_lists_the_alias_and_the_configured_model(api):
     assert ids[:2] == ["paper-assistant", MOCK_MODEL]
 
 
-class UnreachableIndex:
-    """The seed index, except that queries fail the way an unreachable Qdrant server makes them fail."""
+class FailingQdrantServer:
+    """A stand-in Qdrant server on loopback: it confirms the collection exists, then fails every other request.
 
-    def __init__(self, index) -> None:
-        self._index = index
+    The real `ServerIndex` and qdrant-client talk to it, so the test sees what a user would when the
+    Qdrant cluster breaks after start-up.
+    """
 
-    def __getattr__(self, name):
-        return getattr(self._index, name)
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    def hybrid_query(self, query):
-        raise IndexUnavailable("Qdrant server at http://qdrant:6333 is unreachable")
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                if self.path.endswith("/exists"):
+                    return self._reply(200, {"result": {"exists": True}, "status": "ok", "time": 0})
+                return self._reply(503, {"status": {"error": "Service Unavailable: the shard is recovering"}})
+
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._reply(503, {"status": {"error": "Service Unavailable: the shard is recovering"}})
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
-def test_an_unreachable_index_is_a_503_in_every_mode(seed, core):
-    down = Assistant(seed.settings, index=UnreachableIndex(core.index), embedder=core.embedder, sparse=core.sparse,
-                     chat_model=core.chat_model)
-    with serve(seed.settings, down) as server:
-        with server.client() as http:
-            searched = http.get("/v1/search", params={"q": "quantization"})
-            asked = http.post("/v1/ask", json={"question": QUESTION})
-        with server.openai() as client, pytest.raises(openai.InternalServerError) as streamed:
-            client.chat.completions.create(model="paper-assistant", stream=True,
-                                           messages=[{"role": "user", "content": QUESTION}])
-    assert "unreachable" in error_message(searched, 503) and "unreachable" in error_message(asked, 503)
-    assert streamed.value.status_code == 503 and "unreachable" in streamed.value.body["message"]
+def test_a_failing_qdrant_server_is_a_503_in_every_mode(seed, core):
+    from qdrant_client import QdrantClient
+
+    from assistant.index.server import ServerIndex
+
+    qdrant = FailingQdrantServer()
+    try:
+        client = QdrantClient(url=qdrant.url, timeout=5, check_compatibility=False)
+        index = ServerIndex(client, "papers", core.embedder.dim, create=False,
+                            location=f"the Qdrant server at {qdrant.url}")
+        down = Assistant(seed.settings, index=index, embedder=core.embedder, sparse=core.sparse,
+                         chat_model=core.chat_model)
+        with serve(seed.settings, down) as server:
+            with server.client() as http:
+                searched = http.get("/v1/search", params={"q": "quantization"})
+                asked = http.post("/v1/ask", json={"question": QUESTION})
+            with server.openai() as client, pytest.raises(openai.InternalServerError) as streamed:
+                client.chat.completions.create(model="paper-assistant", stream=True,
+                                               messages=[{"role": "user", "content": QUESTION}])
+    finally:
+        qdrant.close()
+    expected = f"the Qdrant server at {qdrant.url} failed to search"
+    assert expected in error_message(searched, 503) and expected in error_message(asked, 503)
+    assert streamed.value.status_code == 503 and expected in streamed.value.body["message"]
 
 
 # --- auth and schema -----------------------------------------------------------------------------

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 from conftest import GPTQ_TITLE
 
-from assistant.answer import ABSTAIN_TEXT
-from assistant.core import Assistant
-from assistant.llm import ChatModel
-from assistant.models import Answer, Turn
-from assistant.settings import LLMSettings
+from assistant.answer.context import ABSTAIN_TEXT
+from assistant.answer.llm import ChatModel
+from assistant.core.models import Answer, Turn
+from assistant.core.settings import LLMSettings
+from assistant.engine import Assistant
 
 QUESTION = "How can a 175-billion-parameter GPT model be quantized to 3 or 4 bits per weight in a few GPU hours?"
 MOCK_MODEL = "openai/gpt-4o-mini"

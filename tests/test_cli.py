@@ -6,13 +6,15 @@ Every command runs in a subprocess with its own data dir (the embedded index all
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import GPTQ_TITLE, assert_clean_failure, paper_by_title, run_cli, write_jsonl
+from conftest import GPTQ_TITLE, assert_clean_failure, assistant_command, paper_by_title, run_cli, write_jsonl
 
-from assistant.models import Paper
-from assistant.store import EdgeIndex
+from assistant.core.models import Paper
+from assistant.index.edge import EdgeIndex
 
 CORPUS_TITLES = [GPTQ_TITLE, "Pointer Networks", "A ConvNet for the 2020s",
                  "Long Range Arena: A Benchmark for Efficient Transformers"]
@@ -188,3 +190,65 @@ def test_empty_question_is_a_one_line_user_error(tmp_path):
     result = run_cli("search", "   ", data_dir=tmp_path / "data")
     lines = assert_clean_failure(result, 1)
     assert lines == ["error: the question is empty: type what you want to know"]
+
+
+def test_a_missing_index_is_an_error_naming_where_it_looked_not_a_new_empty_one(tmp_path):
+    data_dir = tmp_path / "nowhere"
+    for command in (["search", "quantization"], ["ask", "what is GPTQ?"]):
+        lines = assert_clean_failure(run_cli(*command, data_dir=data_dir), 2)
+        assert len(lines) == 1 and str(data_dir / "qdrant" / "papers") in lines[0]
+        assert "assistant ingest" in lines[0]
+    assert not data_dir.exists(), "a search must not create an index"
+
+
+def test_state_defaults_to_one_per_user_folder_whatever_the_working_directory(tmp_path):
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg")}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")} | env
+    shown = []
+    for cwd in (tmp_path, tmp_path / "elsewhere"):
+        cwd.mkdir(exist_ok=True)
+        done = subprocess.run([*assistant_command(), "config", "show"], capture_output=True, text=True,
+                              env=full_env, cwd=cwd, timeout=120)
+        assert done.returncode == 0, done.stderr
+        shown.append(json.loads(done.stdout)["paths"])
+    home = tmp_path / "xdg" / "paper-assistant"
+    assert shown[0] == shown[1]
+    assert shown[0]["data_dir"] == str(home) and shown[0]["index"] == str(home / "qdrant" / "papers")
+    assert shown[0]["model"] == str(home / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_the_error_log(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from assistant.surfaces import cli
+
+    class Broken:
+        def search(self, *args):
+            return 1 / 0
+
+        def close(self):
+            pass
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setattr(cli, "_engine", lambda *args, **kwargs: Broken())
+    result = CliRunner().invoke(cli.app, ["search", "quantization"])
+    log = tmp_path / "paper-assistant" / "errors.log"
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: unexpected ZeroDivisionError: division by zero (traceback in {log})"]
+    assert "Traceback" in log.read_text() and "1 / 0" in log.read_text()
+
+
+def test_the_web_chat_shows_no_internals_of_an_unexpected_error():
+    from assistant.core.errors import InvalidQuery
+    from assistant.surfaces.web.views import error_text
+
+    assert "secret path /etc" not in error_text(RuntimeError("secret path /etc"))
+    assert error_text(RuntimeError("x")).startswith("Sorry, something unexpected went wrong")
+    assert error_text(InvalidQuery("the question is too long")) == "I couldn't use that: the question is too long"
+
+
+def test_the_question_limit_applies_to_the_cli_too(tmp_path):
+    result = run_cli("ask", "why " * 10, data_dir=tmp_path / "data", env={"ASSISTANT_MAX_QUESTION_CHARS": "20"})
+    assert assert_clean_failure(result, 1) == [
+        "error: the question is too long: 40 characters, the limit is 20"]

@@ -10,9 +10,9 @@ import pytest
 from conftest import DEV_SET, GPTQ_TITLE, assert_clean_failure, run_cli, write_jsonl
 
 from evals.dataset import DatasetError, load_dataset
-from evals.harness import EvalOptions, check_gate, run_eval, select_cases
 from evals.metrics import fact_coverage, leaks_prompt, ndcg_at_k, normalise_fact, obeys_injection, recall_at_k
 from evals.report import PLOTS, write_report
+from evals.run import EvalOptions, check_gate, run_eval, select_cases
 from evals.runner import ABLATIONS, build_judge
 
 GATES = Path(__file__).resolve().parents[1] / "evals" / "gates"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import GPTQ_TITLE
 
-from assistant.store import SearchFilter
+from assistant.index.base import SearchFilter
 
 
 def test_has_code_keeps_only_papers_with_a_code_link(seed):
@@ -25,8 +25,8 @@ def test_feed_date_range_keeps_only_papers_seen_in_it(seed):
 def test_typed_dates_become_sortable_days_and_bad_ones_are_user_errors():
     import pytest
 
-    from assistant.errors import InvalidQuery
-    from assistant.retrieve import search_filter_from
+    from assistant.answer.retrieve import search_filter_from
+    from assistant.core.errors import InvalidQuery
 
     flt = search_filter_from("Mar 13", "2024-03-20", has_code=True)
     assert (flt.since_day, flt.until_day, flt.has_code) == (313, 20240320, True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import FEEDS, SEED_PAPERS
 
-from assistant.models import Paper
+from assistant.core.models import Paper
 from ingest import iter_records, iter_source_files
 from ingest.chunking import chunk_paper
 
@@ -118,3 +118,77 @@ def test_edited_abstract_replaces_that_paper_only_and_leaves_no_orphan_chunks(se
     assert restored.papers_updated == 1
     assert index.count() == total_before
     assert " ".join(c["text"] for c in index.paper_chunks(paper.paper_id)) == old_text
+
+
+# --- one paper across sources: a feed dump (title only) and an arXiv export of the same paper ----------
+
+FEED_DUMP = """Daily Papers
+Mar 13
+
+{title}
+
+{abstract}
+"""
+
+
+def _fresh_engine(tmp_path, embedder, sparse):
+    from conftest import make_settings
+
+    from assistant.engine import Assistant
+
+    return Assistant(make_settings(tmp_path / "data"), embedder=embedder, sparse=sparse, chat_model=None,
+                     create_index=True)
+
+
+def _sources(tmp_path, paper: Paper) -> tuple[Path, Path]:
+    from conftest import write_jsonl
+
+    dump = tmp_path / "feed.txt"
+    dump.write_text(FEED_DUMP.format(title=paper.title, abstract=paper.abstract), encoding="utf-8")
+    export = write_jsonl(tmp_path / "arxiv.jsonl", [{"id": "2210.17323", "title": paper.title.upper(),
+                                                     "abstract": paper.abstract, "authors": "E. Frantar"}])
+    return dump, export
+
+
+def _stored(engine) -> dict[str, dict]:
+    return {pid: engine.index.paper_chunks(pid)[0]["paper"] for pid in engine.index.paper_hashes()}
+
+
+def test_a_title_only_record_and_an_arxiv_record_become_one_paper_in_either_order(tmp_path, embedder, sparse,
+                                                                                   seed_papers):
+    from conftest import GPTQ_TITLE, paper_by_title
+
+    gptq = paper_by_title(seed_papers, GPTQ_TITLE)
+    for order in ("feed first", "arxiv first", "same run"):
+        folder = tmp_path / order.replace(" ", "-")
+        folder.mkdir()
+        dump, export = _sources(folder, gptq)
+        engine = _fresh_engine(folder, embedder, sparse)
+        try:
+            runs = {"feed first": [[dump], [export]], "arxiv first": [[export], [dump]],
+                    "same run": [[dump, export]]}[order]
+            reports = [engine.ingest(paths) for paths in runs]
+            stored = _stored(engine)
+            assert list(stored) == ["arxiv:2210.17323"], order
+            paper = stored["arxiv:2210.17323"]
+            assert {s["feed"] for s in paper["sightings"]} == {"feed", "arxiv"}, order
+            assert paper["authors"] == ["E. Frantar"], order
+            assert sum(r.papers_new for r in reports) == 1, order
+            # No chunk of the title-id copy is left behind.
+            assert engine.index.count() == len(engine.index.paper_chunks("arxiv:2210.17323")), order
+        finally:
+            engine.close()
+
+
+def test_two_arxiv_papers_with_one_title_stay_two(tmp_path, embedder, sparse):
+    from conftest import write_jsonl
+
+    records = [{"id": f"2401.0000{n}", "title": "Attention Is All You Need",
+                "abstract": f"Version {n} of a paper that shares its title with another one."} for n in (1, 2)]
+    engine = _fresh_engine(tmp_path, embedder, sparse)
+    try:
+        engine.ingest([write_jsonl(tmp_path / "one.jsonl", records[:1])])
+        engine.ingest([write_jsonl(tmp_path / "two.jsonl", records[1:])])
+        assert sorted(engine.index.paper_hashes()) == ["arxiv:2401.00001", "arxiv:2401.00002"]
+    finally:
+        engine.close()

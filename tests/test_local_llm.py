@@ -12,17 +12,17 @@ from pathlib import Path
 import litellm
 import pytest
 
-from assistant import local_llm
-from assistant.errors import ModelUnavailable
-from assistant.local_llm import LOCAL_PROVIDER, register_local_llm, verify_gguf
-from assistant.settings import LOCAL_MODEL, LLMSettings
+from assistant.answer.local import LOCAL_PROVIDER, register_local_llm, verify_gguf
+from assistant.answer.local import verify as local_verify
+from assistant.core.errors import ModelUnavailable
+from assistant.core.settings import LOCAL_MODEL, LLMSettings
 
 REPO = Path(__file__).resolve().parents[1]
-GGUF = REPO / LLMSettings().gguf_path
+GGUF = LLMSettings().gguf_path
 MESSAGES = [{"role": "user", "content": "Say hello in one short sentence."}]
 
 needs_model = pytest.mark.skipif(
-    not GGUF.is_file(), reason=f"{GGUF.relative_to(REPO)} is absent: run scripts/setup_llm.sh to install it"
+    not GGUF.is_file(), reason=f"{GGUF} is absent: run scripts/setup_llm.sh to install it"
 )
 
 
@@ -158,7 +158,7 @@ def test_verification_is_remembered_until_the_file_changes(tmp_path: Path, monke
     verify_gguf(weights, expected_sha256=good)
 
     # A later process (empty in-memory cache) trusts the sidecar instead of hashing again.
-    monkeypatch.setattr(local_llm, "_digests", {})
+    monkeypatch.setattr(local_verify, "_digests", {})
     monkeypatch.setattr(hashlib, "file_digest", lambda *_: pytest.fail("hashed a file already verified"))
     verify_gguf(weights, expected_sha256=good)
     monkeypatch.undo()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import IngestError
-from assistant.models import FeedSighting, Paper
+from assistant.core.errors import IngestError
+from assistant.core.models import FeedSighting, Paper
 from ingest import dedupe, iter_records, iter_source_files, merge_paper, paper_id_for
 
 FEEDS = Path(__file__).resolve().parents[1] / "data" / "feeds"

@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.core import Assistant
-from assistant.errors import ConfigError, ModelUnavailable
-from assistant.models import Hit
-from assistant.rerank import (
+from assistant.answer.rerank import (
     CrossEncoderReranker,
     LLMListwiseReranker,
     MaxSimReranker,
     build_reranker,
     passage,
 )
-from assistant.settings import RerankSettings
+from assistant.core.errors import ConfigError, ModelUnavailable
+from assistant.core.models import Hit
+from assistant.core.settings import RerankSettings
+from assistant.engine import Assistant
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402

@@ -9,9 +9,10 @@ import pytest
 from conftest import write_jsonl
 from qdrant_client import QdrantClient
 
-from assistant.retrieve import retrieve_hits
-from assistant.settings import IngestSettings, RetrievalSettings
-from assistant.store import HybridQuery, SearchFilter, ServerIndex, SparseVec
+from assistant.answer.retrieve import retrieve_hits
+from assistant.core.settings import IngestSettings, RetrievalSettings
+from assistant.index.base import HybridQuery, SearchFilter, SparseVec
+from assistant.index.server import ServerIndex
 from ingest.pipeline import ingest_paths
 
 PAPERS = [

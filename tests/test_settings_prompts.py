@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import assert_clean_failure, make_settings, run_cli
 
-from assistant.core import Assistant
-from assistant.errors import ConfigError
-from assistant.settings import Settings
+from assistant.core.errors import ConfigError
+from assistant.core.settings import Settings
+from assistant.engine import Assistant
 
 SHIPPED_PROMPTS = Path(str(resources.files("prompts")))
 
@@ -32,17 +32,29 @@ def test_environment_variables_reach_the_nested_settings(tmp_path, monkeypatch):
 def test_dotenv_file_in_the_working_directory_is_read(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("ASSISTANT_LLM_MODEL=none\nASSISTANT_QDRANT_COLLECTION=demo\n", encoding="utf-8")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     settings = Settings()
     assert settings.llm.model == "none"
-    assert settings.qdrant_path == Path("data") / "qdrant" / "demo"
+    assert settings.qdrant_path == tmp_path / "xdg" / "paper-assistant" / "qdrant" / "demo"
 
 
 def test_defaults_are_embedded_and_offline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     settings = Settings()
     assert settings.qdrant.url is None
     assert settings.llm.model.startswith("local/")
-    assert settings.data_dir == Path("data")
+    home = tmp_path / "xdg" / "paper-assistant"
+    assert settings.data_dir == home and settings.llm.gguf_path.parent == home / "models"
+
+
+def test_relative_paths_a_user_sets_are_made_absolute_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", "state")
+    settings = Settings()
+    assert settings.data_dir == tmp_path / "state"
+    monkeypatch.chdir("/")
+    assert settings.resolved_paths()["index"] == str(tmp_path / "state" / "qdrant" / "papers")
 
 
 def prompts_with(tmp_path: Path, name: str, text: str) -> Path:

@@ -21,14 +21,14 @@ from aiohttp import web
 from conftest import GPTQ_TITLE, make_settings
 from slack_sdk.signature import SignatureVerifier
 
-from assistant import slack_bot
-from assistant.core import Assistant
-from assistant.errors import ConfigError, IndexUnavailable
-from assistant.llm import ChatModel
-from assistant.models import Answer, Citation, Hit
-from assistant.server import create_app
-from assistant.service import AsyncAssistant
-from assistant.settings import LLMSettings, Settings, SlackSettings
+from assistant.answer.llm import ChatModel
+from assistant.core.errors import ConfigError, IndexUnavailable
+from assistant.core.models import Answer, Citation, Hit
+from assistant.core.settings import LLMSettings, Settings, SlackSettings
+from assistant.engine import Assistant, AsyncAssistant
+from assistant.surfaces.http.app import create_app
+from assistant.surfaces.slack import blocks as slack_blocks
+from assistant.surfaces.slack import bot as slack_bot
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 QUESTION = "How can a 175-billion-parameter GPT model be quantized to 3 or 4 bits per weight in a few GPU hours?"
@@ -214,8 +214,8 @@ def final_update(stub: SlackStub, channel: str, ts: str | None = None) -> dict[s
     return done[-1] if done else None
 
 
-def slack_settings(base: Settings, data_dir, stub: SlackStub) -> Settings:
-    slack = SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, api_base=f"{stub.url}/api/")
+def slack_settings(base: Settings, data_dir, stub: SlackStub, **tunables) -> Settings:
+    slack = SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, api_base=f"{stub.url}/api/", **tunables)
     llm = base.llm.model_copy(update={"condense": "heuristic"})  # the follow-up's query shows its first question
     return base.model_copy(update={"slack": slack, "data_dir": data_dir, "llm": llm})
 
@@ -224,7 +224,7 @@ def seed_service(seed, settings: Settings, reply: str) -> AsyncAssistant:
     chat = ChatModel(LLMSettings(model=MOCK_MODEL, num_retries=0, timeout=30), extra={"mock_response": reply})
     core = seed.assistant
     return AsyncAssistant(Assistant(settings, index=core.index, embedder=core.embedder, sparse=core.sparse,
-                                    chat_model=chat), owns_core=False)
+                                    chat_model=chat), owns_engine=False)
 
 
 class BrokenCore:
@@ -243,12 +243,12 @@ class BrokenCore:
 
 @asynccontextmanager
 async def slack_rig(make_service: Callable[[Settings], AsyncAssistant], data_dir, stub: SlackStub | None = None,
-                    base: Settings | None = None):
+                    base: Settings | None = None, **tunables):
     own_stub = stub is None
     if own_stub:
         stub = SlackStub()
         await stub.start()
-    settings = slack_settings(base or make_settings(data_dir), data_dir, stub)
+    settings = slack_settings(base or make_settings(data_dir), data_dir, stub, **tunables)
     app = create_app(settings, make_service(settings), web=False)
     transport = httpx.ASGITransport(app=app)
     try:
@@ -286,7 +286,7 @@ def test_mention_gets_one_threaded_answer_with_cited_paper_and_feedback_buttons(
             posted = rig.stub.made("chat.postMessage", channel="C1")
             assert len(posted) == 1, posted
             assert posted[0]["thread_ts"] == "1700000000.000100"
-            assert posted[0]["text"] == slack_bot.PLACEHOLDER
+            assert posted[0]["text"] == slack_blocks.PLACEHOLDER
             assert final["ts"] == "1700001001.000100"  # the placeholder, edited in place
             assert "[1]" in final["blocks"][0]["text"]["text"] and "GPTQ" in final["blocks"][0]["text"]["text"]
             assert GPTQ_TITLE in blocks_text(final["blocks"])
@@ -331,7 +331,7 @@ def test_redelivered_event_is_answered_once_even_after_a_restart(seed, tmp_path)
 
 def test_unsigned_forged_and_stale_requests_are_rejected(tmp_path):
     async def scenario():
-        async with slack_rig(lambda s: AsyncAssistant(BrokenCore(s), owns_core=False), tmp_path) as rig:
+        async with slack_rig(lambda s: AsyncAssistant(BrokenCore(s), owns_engine=False), tmp_path) as rig:
             body = event_body(mention("<@UBOT> hi", "1700000000.000100"), "EvBad")
             forged = await rig.client.post("/slack/events", content=body,
                                            headers=signed_headers(body, "application/json", secret="wrong"))
@@ -405,11 +405,11 @@ def test_slash_command_answers_privately_then_shares_and_takes_feedback(seed, tm
 
 
 def test_direct_messages_are_answered_streaming_and_bot_messages_ignored(seed, tmp_path, monkeypatch):
-    monkeypatch.setattr(slack_bot, "UPDATE_EVERY", 0.0)  # edit in every delta, so the partial text shows
 
     async def scenario():
+        # update_every_s=0: edit in every delta, so the partial text shows
         async with slack_rig(lambda s: seed_service(seed, s, "GPTQ quantizes weights layer by layer [1]."),
-                             tmp_path, base=seed.settings) as rig:
+                             tmp_path, base=seed.settings, update_every_s=0.0) as rig:
             await rig.send_event(direct_message("echo of my own answer", "1700000001.000100",
                                                 user="UBOT", bot_id="BBOT"), "EvSelf")
             await rig.send_event(direct_message("another bot talking", "1700000002.000100", bot_id="BOTHER",
@@ -432,13 +432,13 @@ def test_direct_messages_are_answered_streaming_and_bot_messages_ignored(seed, t
 
 def test_failures_and_oversized_questions_get_a_polite_reply(tmp_path):
     async def scenario():
-        async with slack_rig(lambda s: AsyncAssistant(BrokenCore(s), owns_core=False), tmp_path) as rig:
+        async with slack_rig(lambda s: AsyncAssistant(BrokenCore(s), owns_engine=False), tmp_path) as rig:
             await rig.send_event(mention(f"<@UBOT> {QUESTION}", "1700000000.000100"), "EvBroken")
             final = await wait_for(lambda: final_update(rig.stub, "C1"), "the apology")
             assert final["text"] == ("Sorry, I couldn't answer that: the paper index is locked by another process")
             assert rig.stub.made("chat.postMessage")[0]["thread_ts"] == "1700000000.000100"
 
-            too_long = "why " * rig.settings.api.max_question_chars
+            too_long = "why " * rig.settings.max_question_chars
             await rig.send_event(mention(f"<@UBOT> {too_long}", "1700000100.000100"), "EvLong")
             refusal = await wait_for(lambda: rig.stub.made("chat.postMessage", thread_ts="1700000100.000100"),
                                      "the refusal")
@@ -463,7 +463,7 @@ def test_socket_mode_receives_events_over_the_websocket_and_answers_in_thread(tm
         settings = make_settings(tmp_path, slack={"bot_token": "xoxb-test", "app_token": "xapp-test",
                                                   "api_base": f"{stub.url}/api/"})
         running = asyncio.create_task(slack_bot.serve_socket_mode(
-            settings, AsyncAssistant(BrokenCore(settings), owns_core=False)))
+            settings, AsyncAssistant(BrokenCore(settings), owns_engine=False)))
         try:
             final = await wait_for(lambda: final_update(stub, "C1"), "the in-thread reply")
             assert final["text"].startswith("Sorry, I couldn't answer that: the paper index is locked")
@@ -480,7 +480,7 @@ def test_socket_mode_receives_events_over_the_websocket_and_answers_in_thread(tm
 def test_slack_settings_missing_give_a_clear_503_and_config_error(tmp_path):
     async def scenario():
         settings = make_settings(tmp_path)
-        app = create_app(settings, AsyncAssistant(BrokenCore(settings), owns_core=False), web=False)
+        app = create_app(settings, AsyncAssistant(BrokenCore(settings), owns_engine=False), web=False)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             response = await client.post("/slack/events", content="{}")
         assert response.status_code == 503
@@ -499,18 +499,18 @@ def test_blocks_render_markdown_sources_and_abstentions_for_slack():
                         code_url="https://github.com/IST-DASLab/gptq", feeds=["Mar 13", "Mar 14"])
     answer = Answer(answer="**GPTQ** is *fast* & small [1].\n- one\n[repo](https://x.org/a)", citations=[citation],
                     model="m")
-    blocks = slack_bot.answer_blocks(answer, "a1")
+    blocks = slack_blocks.answer_blocks(answer, "a1")
     assert blocks[0]["text"]["text"] == "*GPTQ* is _fast_ &amp; small [1].\n• one\n<https://x.org/a|repo>"
     assert blocks[1]["elements"][0]["text"] == ("[1] <https://arxiv.org/abs/2210.17323|GPTQ: A¦B> — Mar 13, Mar 14 — "
                                                 "<https://github.com/IST-DASLab/gptq|code>")
     hit = Hit(paper_id="p", title="Onion <soups>", score=0.1, snippet="s", url="https://u")
     abstained = Answer(answer="The collection doesn't cover this.", abstained=True, model="m", hits=[hit])
-    text = blocks_text(slack_bot.answer_blocks(abstained, "a2"))
+    text = blocks_text(slack_blocks.answer_blocks(abstained, "a2"))
     assert "You may mean: <https://u|Onion &lt;soups&gt;>" in text and "[1]" not in text
 
-    turns = slack_bot.thread_turns([
+    turns = slack_blocks.thread_turns([
         {"ts": "1.1", "user": "U1", "text": "<@UBOT> first &amp; foremost"},
-        {"ts": "1.2", "user": "UBOT", "bot_id": "BBOT", "text": slack_bot.PLACEHOLDER},
+        {"ts": "1.2", "user": "UBOT", "bot_id": "BBOT", "text": slack_blocks.PLACEHOLDER},
         {"ts": "1.3", "user": "UBOT", "bot_id": "BBOT", "text": "an answer [1]"},
         {"ts": "1.4", "bot_id": "BOTHER", "text": "noise"},
         {"ts": "1.5", "user": "U1", "text": "<@UBOT> now"},

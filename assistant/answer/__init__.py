@@ -1,0 +1,1 @@
+"""From a question to a cited answer: retrieve, rerank, context, citations, the LLM (and the embedded one)."""

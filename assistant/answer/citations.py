@@ -1,0 +1,43 @@
+"""Citation markers: the model's [n] mapped to the numbered sources, unknown numbers removed."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.core.models import Citation, Hit
+
+MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
+
+
+def _marker_numbers(group: str) -> list[int]:
+    parts = [int(p) for p in re.findall(r"\d+", group)]
+    if re.search(r"[–-]", group) and len(parts) == 2 and 0 < parts[1] - parts[0] < 10:
+        return list(range(parts[0], parts[1] + 1))
+    return parts
+
+
+def verify_citations(text: str, sources: list[Hit]) -> tuple[str, list[Citation], int]:
+    """Rewrite markers as [n][m], drop those that point at no source, and list the cited papers.
+
+    Returns the cleaned text, the citations in order of first use, and how many markers were dropped.
+    """
+    removed = 0
+    cited: dict[int, Citation] = {}
+
+    def replace(match: re.Match) -> str:
+        nonlocal removed
+        kept = []
+        for n in _marker_numbers(match.group(1)):
+            if 1 <= n <= len(sources):
+                kept.append(n)
+                if n not in cited:
+                    hit = sources[n - 1]
+                    cited[n] = Citation(n=n, paper_id=hit.paper_id, title=hit.title, url=hit.url,
+                                        code_url=hit.code_url, feeds=hit.feeds, snippet=hit.snippet)
+            else:
+                removed += 1
+        return "".join(f"[{n}]" for n in dict.fromkeys(kept))
+
+    cleaned = MARKER.sub(replace, text)
+    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned).strip()
+    return cleaned, list(cited.values()), removed

@@ -1,0 +1,69 @@
+"""From hits to the prompt: sources within a token budget, the extractive answer, follow-up helpers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assistant.core.models import Hit, Turn
+from assistant.core.offline import tiktoken_encoding as _encoding
+from assistant.index.sparse import SparseEncoder
+
+ABSTAIN_TEXT = ("The collection doesn't cover this: no paper in it is close enough to the question "
+                "to answer from its abstract.")
+GENERATION_FAILED_NOTE = "Note: the language model failed ({reason}), so here are the most relevant papers instead."
+SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+
+
+def count_tokens(text: str, encoding: str = "cl100k_base") -> int:
+    return len(_encoding(encoding).encode(text))
+
+
+@dataclass
+class Context:
+    text: str
+    sources: list[Hit]  # sources[i] is cited as [i + 1]
+
+
+def assemble_context(hits: list[Hit], budget_tokens: int, encoding: str = "cl100k_base") -> Context:
+    """Number the hits as sources until the token budget is spent (the first source always fits, cut if needed)."""
+    blocks, sources, used = [], [], 0
+    for hit in hits:
+        feeds = f" (feeds: {', '.join(hit.feeds)})" if hit.feeds else ""
+        block = f"[{len(sources) + 1}] {hit.title}{feeds}\n{hit.snippet}"
+        cost = count_tokens(block, encoding)
+        if used + cost > budget_tokens:
+            if sources:
+                break
+            block = _encoding(encoding).decode(_encoding(encoding).encode(block)[:budget_tokens])
+            cost = budget_tokens
+        blocks.append(block)
+        sources.append(hit)
+        used += cost
+    return Context("\n\n".join(blocks), sources)
+
+
+def key_sentences(query_terms: set[int], hit: Hit, sparse: SparseEncoder, limit: int = 2) -> list[str]:
+    """The snippet's sentences sharing the most BM25 terms with the query, in their original order."""
+    sentences = [s.strip() for s in SENTENCE.split(hit.snippet) if s.strip()]
+    scored = [(len(query_terms & set(sparse.embed_document(s).indices)), i) for i, s in enumerate(sentences)]
+    best = sorted(sorted(scored, key=lambda pair: (-pair[0], pair[1]))[:limit], key=lambda pair: pair[1])
+    return [sentences[i] for _, i in best]
+
+
+def extractive_answer(query_terms: set[int], sources: list[Hit], sparse: SparseEncoder, max_papers: int = 3) -> str:
+    """A cited answer without an LLM: the top papers and their most relevant sentences."""
+    lines = ["The most relevant papers in the collection:"]
+    for n, hit in enumerate(sources[:max_papers], 1):
+        lines.append(f"- {hit.title} [{n}]: {' '.join(key_sentences(query_terms, hit, sparse))}")
+    return "\n".join(lines)
+
+
+def format_history(history: list[Turn], max_turns: int = 6) -> str:
+    return "\n".join(f"{t.role}: {t.content}" for t in history[-max_turns:])
+
+
+def heuristic_standalone(question: str, history: list[Turn]) -> str:
+    """Without an LLM, a follow-up is searched together with the previous user question."""
+    previous = [t.content for t in history if t.role == "user"]
+    return f"{previous[-1]} {question}" if previous else question

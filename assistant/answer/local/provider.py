@@ -1,0 +1,111 @@
+"""The embedded chat model (a GGUF run by llama.cpp in this process), served as a LiteLLM provider.
+
+``register_local_llm(settings.llm)`` routes every ``local/...`` model string to the configured GGUF,
+so the rest of the code only ever speaks LiteLLM (``completion``/``acompletion``, streaming or not).
+The weights come from an unknown publisher: the file's sha256 is checked once before the first load
+(and remembered in a ``<gguf>.sha256-ok`` sidecar so later processes skip hashing 1.1 GB).
+
+Import this module after the process has set its offline switches (``LITELLM_LOCAL_MODEL_COST_MAP``):
+it imports LiteLLM.
+"""
+
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import litellm
+from litellm import CustomLLM
+from litellm.types.utils import GenericStreamingChunk, ModelResponse
+
+from assistant.answer.local.runner import (
+    LocalChatModel,
+    astream_in_thread,
+    generation_request,
+    on_event_loop,
+    stream_in_thread,
+)
+from assistant.answer.local.verify import LOCAL_PROVIDER
+from assistant.core.settings import LLMSettings
+
+__all__ = ["LocalLLMHandler", "register_local_llm"]
+
+
+def _fill(model_response: ModelResponse, model: str, text: str, last: GenericStreamingChunk) -> ModelResponse:
+    model_response.choices[0].message.content = text  # type: ignore[union-attr]
+    model_response.choices[0].finish_reason = last["finish_reason"]
+    model_response.model = model
+    model_response.usage = litellm.Usage(**last["usage"])  # type: ignore[attr-defined]
+    return model_response
+
+
+class LocalLLMHandler(CustomLLM):
+    """LiteLLM's entry points for the embedded model; every ``local/<name>`` runs the same GGUF.
+
+    LiteLLM calls these with keyword arguments only; the ones not named here are ignored.
+    """
+
+    def __init__(self, model: LocalChatModel) -> None:
+        super().__init__()
+        self.local_model = model
+
+    def completion(  # type: ignore[override]
+        self, model: str, messages: list, model_response: ModelResponse, optional_params: dict, timeout=None, **_: Any
+    ) -> ModelResponse:
+        request = generation_request(model, messages, optional_params, timeout)
+        text, last = self.local_model.complete(request, threading.Event())
+        return _fill(model_response, model, text, last)
+
+    def streaming(  # type: ignore[override]
+        self, model: str, messages: list, optional_params: dict, timeout=None, **_: Any
+    ) -> Iterator[GenericStreamingChunk]:
+        request = generation_request(model, messages, optional_params, timeout)
+        # Load now: LiteLLM rewraps errors raised once a stream has started, hiding ModelUnavailable.
+        self.local_model.load()
+        return stream_in_thread(lambda cancelled: self.local_model.stream(request, cancelled))
+
+    async def acompletion(  # type: ignore[override]
+        self, model: str, messages: list, model_response: ModelResponse, optional_params: dict, timeout=None, **_: Any
+    ) -> ModelResponse:
+        request = generation_request(model, messages, optional_params, timeout)
+        cancelled = threading.Event()
+        try:
+            text, last = await asyncio.to_thread(self.local_model.complete, request, cancelled)
+        except asyncio.CancelledError:
+            cancelled.set()  # the worker thread stops at its next token and frees the model
+            raise
+        return _fill(model_response, model, text, last)
+
+    def astreaming(  # type: ignore[override]
+        self, model: str, messages: list, optional_params: dict, timeout=None, **_: Any
+    ) -> AsyncIterator[GenericStreamingChunk]:
+        request = generation_request(model, messages, optional_params, timeout)
+        # LiteLLM calls this from a worker thread (acompletion runs its dispatch in an executor): load
+        # there, so ModelUnavailable is raised before the stream starts. On an event loop, defer the
+        # (possibly seconds-long) load to a thread instead.
+        load = self.local_model.load
+        if not on_event_loop():
+            load()
+            load = None
+        return astream_in_thread(lambda cancelled: self.local_model.stream(request, cancelled), load)
+
+
+_registry_lock = threading.Lock()
+
+
+def register_local_llm(settings: LLMSettings) -> None:
+    """Route every ``local/...`` LiteLLM model string to ``settings.gguf_path`` (idempotent; loads lazily)."""
+    path = settings.gguf_path.expanduser().resolve()
+    with _registry_lock:
+        for item in litellm.custom_provider_map:
+            handler = item["custom_handler"]
+            if item["provider"] == LOCAL_PROVIDER and isinstance(handler, LocalLLMHandler):
+                current = handler.local_model
+                if (current.gguf_path, current.n_ctx, current.n_threads) == (path, settings.n_ctx, settings.n_threads):
+                    return
+        handler = LocalLLMHandler(LocalChatModel(path, settings.n_ctx, settings.n_threads))
+        others = [item for item in litellm.custom_provider_map if item["provider"] != LOCAL_PROVIDER]
+        litellm.custom_provider_map = [*others, {"provider": LOCAL_PROVIDER, "custom_handler": handler}]

@@ -1,0 +1,42 @@
+"""Prompt templates, loaded and validated once at start-up."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from assistant.core.errors import ConfigError
+
+REQUIRED_SLOTS = {"system": set(), "answer": {"context", "question"}, "condense": {"history", "question"}}
+
+
+@dataclass(frozen=True)
+class Prompts:
+    system: str
+    answer: str
+    condense: str
+
+
+def load_prompts(directory: Path | None = None) -> Prompts:
+    """Read system/answer/condense templates; a missing file or slot is a start-up error."""
+    return Prompts(**{name: load_template(name, slots, directory) for name, slots in REQUIRED_SLOTS.items()})
+
+
+def load_template(name: str, slots: set[str], directory: Path | None = None) -> str:
+    """One template `name`.txt that must use exactly `slots`; anything else is a ConfigError naming the file."""
+    path = (directory or Path(str(resources.files("prompts")))) / f"{name}.txt"
+    if not path.is_file():
+        raise ConfigError(f"prompt template {path} is missing")
+    text = path.read_text(encoding="utf-8")
+    try:
+        found = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError as exc:
+        raise ConfigError(f"prompt template {path} is malformed: {exc}") from exc
+    if missing := slots - found:
+        names = ", ".join(sorted("{" + slot + "}" for slot in missing))
+        raise ConfigError(f"prompt template {path} lacks the slot(s) {names}")
+    if extra := found - slots:
+        raise ConfigError(f"prompt template {path} has unknown slot(s) {', '.join(sorted(extra))}")
+    return text.strip()

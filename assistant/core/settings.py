@@ -1,0 +1,240 @@
+"""One pydantic-settings object, built once at start-up and passed down.
+
+Environment variables use the ``ASSISTANT_`` prefix and one ``_`` between a part and its field:
+``ASSISTANT_LLM_MODEL`` sets ``llm.model``, ``ASSISTANT_QDRANT_URL`` sets ``qdrant.url``. A ``.env``
+file in the working directory is read too.
+
+State lives in one known place, never wherever a command happens to run: the data dir defaults to the
+per-user data folder (``~/.local/share/paper-assistant`` on Linux, see `default_home`), and the embedded
+model's weights to ``models/`` under that same folder. Relative paths a user sets are made absolute once,
+at load, so every message names the full path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from platformdirs import user_data_path
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+APP_NAME = "paper-assistant"
+LOCAL_MODEL = "local/qwen2.5-coder-1.5b-instruct"
+GGUF_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+
+
+def default_home() -> Path:
+    """The per-user folder holding the index, chat history and models (XDG_DATA_HOME is honoured)."""
+    return user_data_path(APP_NAME, appauthor=False)
+
+
+def _absolute(path: Path) -> Path:
+    return path.expanduser().absolute()
+
+
+class IngestSettings(BaseModel):
+    chunk_tokens: int = Field(200, ge=32, description="Chunk size in tiktoken tokens (title prefix not counted).")
+    chunk_overlap: int = Field(32, ge=0, description="Tokens shared by consecutive chunks of one abstract.")
+    tokenizer: str = Field("cl100k_base", description="tiktoken encoding used to size chunks and context.")
+    batch_size: int = Field(64, ge=1, description="Chunks embedded and upserted per batch.")
+    sparse_scope: Literal["paper", "chunk"] = Field(
+        "paper", description="BM25 vector of the whole paper on every chunk ('paper') or of the chunk alone."
+    )
+
+
+class EmbedSettings(BaseModel):
+    batch_size: int = Field(1, ge=1, description="Texts per ONNX run (sorted by length); 1 measured fastest here.")
+    threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 means one per CPU.")
+    max_tokens: int = Field(256, ge=16, le=512, description="Word pieces per text fed to the model.")
+
+
+class QdrantSettings(BaseModel):
+    url: str | None = Field(None, description="Qdrant server/cluster URL; unset means embedded Qdrant Edge.")
+    api_key: SecretStr | None = Field(None, description="API key for the Qdrant server.")
+    collection: str = Field("papers", description="Collection (server) or shard folder name (embedded).")
+    timeout: float = Field(10.0, gt=0, description="Seconds before a server request fails.")
+
+
+class RetrievalSettings(BaseModel):
+    mode: Literal["hybrid", "dense", "sparse"] = Field(
+        "hybrid", description="Rank by fused dense + BM25 ('hybrid'), or by one of them alone (ablations)."
+    )
+    top_k: int = Field(5, ge=1, le=50, description="Papers returned by search and used to answer.")
+    candidates: int = Field(40, ge=5, description="Chunks each of the dense and sparse prefetches return.")
+    rrf_k: int = Field(60, ge=1, description="RRF constant; larger flattens the rank curve.")
+    dense_weight: float = Field(2.0, ge=0, description="Weight of the dense ranking in RRF fusion (measured, README).")
+    sparse_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF fusion.")
+    min_dense: float = Field(
+        0.30, description="Abstain when the best cosine is below this and BM25 evidence is weak (calibrated)."
+    )
+    min_sparse_coverage: float = Field(
+        0.75, description="Share of the query's BM25 terms the best paper must contain to answer despite a low cosine."
+    )
+
+
+class RerankSettings(BaseModel):
+    kind: Literal["none", "cross-encoder", "litellm", "maxsim", "llm"] = Field(
+        "none", description="Rerank stage; 'none' keeps the fused order (measured best here, see README)."
+    )
+    model: str | None = Field(
+        None, description="cross-encoder: a directory with model.onnx + tokenizer.json; litellm: a rerank model string."
+    )
+    candidates: int = Field(20, ge=1, description="Papers passed to the reranker.")
+    api_base: str | None = Field(None, description="Base URL for a self-served LiteLLM rerank endpoint.")
+
+
+class LLMSettings(BaseModel):
+    model: str = Field(LOCAL_MODEL, description="LiteLLM model string; 'none' answers extractively without an LLM.")
+    fallbacks: list[str] = Field(default_factory=list, description="LiteLLM models tried if the main one fails.")
+    api_base: str | None = Field(None, description="Base URL for self-hosted OpenAI-compatible servers.")
+    api_key: SecretStr | None = Field(None, description="API key passed to LiteLLM (else provider env vars).")
+    temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int = Field(400, ge=16, description="Most tokens generated per answer.")
+    timeout: float = Field(180.0, gt=0, description="Seconds before a generation is abandoned.")
+    num_retries: int = Field(1, ge=0, description="Retries of a failed LLM call before falling back.")
+    context_tokens: int = Field(
+        700, ge=200, description="Token budget for the sources in the prompt (prefill dominates CPU latency)."
+    )
+    gguf_path: Path = Field(
+        default_factory=lambda: default_home() / "models" / GGUF_FILE,
+        description="Embedded model weights (assembled there by scripts/setup_llm.sh).",
+    )
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="More litellm.completion arguments (top_p, extra_headers, mock_response...)."
+    )
+    condense: Literal["llm", "heuristic"] = Field(
+        "llm", description="Follow-ups become standalone queries by an LLM call, or by joining the previous question."
+    )
+    n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
+    n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
+
+    @field_validator("gguf_path")
+    @classmethod
+    def _absolute_gguf(cls, value: Path) -> Path:
+        return _absolute(value)
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Interface `assistant serve` listens on (0.0.0.0 to expose it).")
+    port: int = Field(8000, ge=0, le=65535, description="Port of the web chat, Slack endpoint and HTTP API.")
+    max_concurrent_answers: int = Field(
+        2, ge=1, description="Answers generated at once; more wait (the embedded model runs one at a time anyway)."
+    )
+
+
+class WebSettings(BaseModel):
+    password: SecretStr | None = Field(None, description="Password of the web chat; unset means anonymous single-user.")
+    username: str = Field("researcher", description="User name that goes with the password.")
+    models: list[str] = Field(
+        default_factory=list, description="LiteLLM models offered in the chat settings (default: configured + 'none')."
+    )
+    auth_secret: SecretStr | None = Field(
+        None, description="Key signing web sessions; default: generated once and kept in the data dir."
+    )
+
+
+class ApiSettings(BaseModel):
+    keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Bearer tokens the HTTP API accepts (JSON list or comma list); none: open."
+    )
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body the HTTP API accepts.")
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-...); the Slack bot is off without it.")
+    signing_secret: SecretStr | None = Field(None, description="Signing secret verifying requests to /slack/events.")
+    app_token: SecretStr | None = Field(None, description="App-level token (xapp-...) for Socket Mode.")
+    api_base: str | None = Field(None, description="Slack Web API base URL (default Slack's; tests use a local stub).")
+    command: str = Field("/papers", description="Slash command the bot answers.")
+    update_every_s: float = Field(
+        1.5, ge=0, description="Seconds between in-place edits of a streaming answer (chat.update is ~1/s/channel)."
+    )
+    history_turns: int = Field(12, ge=0, description="Thread messages read back as conversation history.")
+    max_body_bytes: int = Field(
+        1_000_000, ge=1024, description="Largest Slack request body (interactivity payloads repeat whole messages)."
+    )
+
+
+class Settings(BaseSettings):
+    """Every knob of the assistant, grouped per pipeline stage."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(
+        default_factory=default_home, description="Embedded state: Qdrant storage, chat history, web chat files."
+    )
+    max_question_chars: int = Field(
+        4000, ge=10, description="Longest question any surface accepts (web, Slack, API, CLI)."
+    )
+    prompts_dir: Path | None = Field(None, description="Prompt templates; default: the shipped prompts/.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return _absolute(value)
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant" / self.qdrant.collection
+
+    @property
+    def chat_db(self) -> Path:
+        """Web chat and Slack history, feedback, handled Slack events."""
+        return self.data_dir / "chat.db"
+
+    def resolved_paths(self) -> dict[str, str]:
+        """Where this configuration reads and writes, as absolute paths (or the server URL)."""
+        return {
+            "data_dir": str(self.data_dir),
+            "index": self.qdrant.url or str(self.qdrant_path),
+            "chat_db": str(self.chat_db),
+            "model": str(self.llm.gguf_path) if self.llm.model.startswith("local/") else self.llm.model,
+        }
+
+    def masked(self) -> dict[str, Any]:
+        """Effective values as JSON-able data, secrets masked by pydantic's SecretStr, plus the resolved paths."""
+        return {**json.loads(self.model_dump_json()), "paths": self.resolved_paths()}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and .env; a bad value is a ConfigError naming the variable."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from assistant.core.errors import ConfigError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "ASSISTANT_" + "_".join(str(p) for p in error["loc"][:2]).upper()
+        raise ConfigError(f"{name}: {error['msg']}") from exc
+    except (SettingsError, ValueError) as exc:
+        raise ConfigError(f"settings: {str(exc).splitlines()[0]}") from exc

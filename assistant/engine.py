@@ -1,0 +1,312 @@
+"""The engine every surface calls: ingest, search and ask (`Assistant`), and its async face for the servers.
+
+Dependencies are passed in or defaulted from settings, so tests pass fakes and benchmarks pass variants.
+This is the one place that wires ingest, index and answer together; surfaces import this, never those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.answer.citations import verify_citations
+from assistant.answer.context import (
+    ABSTAIN_TEXT,
+    GENERATION_FAILED_NOTE,
+    assemble_context,
+    count_tokens,
+    extractive_answer,
+    format_history,
+    heuristic_standalone,
+)
+from assistant.answer.llm import ChatModel, build_chat_model
+from assistant.answer.rerank import Reranker, build_reranker
+from assistant.answer.retrieve import Retrieval, retrieve_hits
+from assistant.core.dates import label_order
+from assistant.core.errors import LLMError
+from assistant.core.models import Answer, CollectionSummary, Hit, IngestReport, Paper, Turn
+from assistant.core.prompts import Prompts, load_prompts
+from assistant.core.questions import check_question
+from assistant.core.settings import Settings
+from assistant.index import open_index
+from assistant.index.base import PaperIndex, SearchFilter
+from assistant.index.embedder import Embedder, MiniLMEmbedder
+from assistant.index.sparse import SparseEncoder, sparse_encoder
+from ingest.pipeline import ingest_paths
+
+
+class _Configured:
+    """Marks "build the chat model from the settings" (None already means "no LLM: answer extractively")."""
+
+
+CONFIGURED = _Configured()
+
+
+@dataclass
+class Timer:
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + (time.perf_counter() - start) * 1000, 2)
+
+
+class Assistant:
+    """Wires settings to components; every component can be passed in instead (tests, benchmarks)."""
+
+    def __init__(self, settings: Settings, *, index: PaperIndex | None = None, embedder: Embedder | None = None,
+                 sparse: SparseEncoder | None = None, reranker: Reranker | None = None,
+                 chat_model: ChatModel | None | _Configured = CONFIGURED, prompts: Prompts | None = None,
+                 create_index: bool = False) -> None:
+        """``create_index`` lets a missing embedded index be created (ingest); otherwise it is an IndexUnavailable."""
+        self.settings = settings
+        self.prompts = prompts or load_prompts(settings.prompts_dir)
+        self.embedder = embedder or MiniLMEmbedder(settings.embed)
+        self.sparse = sparse or sparse_encoder()
+        self.index = index or open_index(settings, self.embedder.dim, create=create_index)
+        self.chat_model = build_chat_model(settings.llm) if isinstance(chat_model, _Configured) else chat_model
+        self._chat_models: dict[str, ChatModel | None] = {}
+        self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
+                                                   complete=self._complete_plain)
+
+    @property
+    def model_name(self) -> str:
+        return self.chat_model.name if self.chat_model else "none"
+
+    def close(self) -> None:
+        self.index.close()
+
+    def chunk_count(self) -> int:
+        """Points (chunks) in the index."""
+        return self.index.count()
+
+    def paper_titles(self) -> dict[str, str]:
+        """paper_id -> title of every paper in the index."""
+        return self.index.paper_titles()
+
+    def ingest(self, paths: Iterable[Path], progress=None) -> IngestReport:
+        """Ingest files or folders; see ingest.pipeline.ingest_paths."""
+        return ingest_paths(paths, self.index, self.embedder, self.sparse, self.settings.ingest, progress)
+
+    def retrieve(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None,
+                 timer: Timer | None = None) -> Retrieval:
+        """Hybrid retrieval then rerank; hits cut to k papers, relevance verdict from the fused evidence."""
+        check_question(query, self.settings.max_question_chars)
+        timer = timer or Timer()
+        k = k or self.settings.retrieval.top_k
+        with timer.stage("retrieve"):
+            found = retrieve_hits(query, index=self.index, embedder=self.embedder, sparse=self.sparse,
+                                  settings=self.settings.retrieval, search_filter=search_filter)
+        with timer.stage("rerank"):
+            head = found.hits[: self.settings.rerank.candidates]
+            reranked = self.reranker.rerank(query, head) + found.hits[len(head):]
+        found.hits = reranked[:k]
+        return found
+
+    def paper(self, paper_id: str) -> Paper | None:
+        """The stored record of one paper (None when the id is unknown)."""
+        chunks = self.index.paper_chunks(paper_id)
+        record = next((c["paper"] for c in chunks if c.get("paper")), None)
+        return Paper.model_validate(record) if record else None
+
+    def summary(self) -> CollectionSummary:
+        """Papers, feeds and code links in the index (one scroll of payloads)."""
+        rows = self.index.paper_summaries()
+        feeds: dict[str, int] = {}
+        for row in rows:
+            for label in row.get("feeds") or []:
+                feeds[label] = feeds.get(label, 0) + 1
+        return CollectionSummary(papers=len(rows), with_code=sum(bool(r.get("code_url")) for r in rows),
+                                 feeds=dict(sorted(feeds.items(), key=lambda item: label_order(item[0]))),
+                                 titles=[r["title"] for r in rows])
+
+    def search(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None) -> list[Hit]:
+        """Ranked papers for a query (after rerank)."""
+        return self.retrieve(query, k, search_filter).hits
+
+    def chat_model_for(self, model: str | None) -> ChatModel | None:
+        """The chat model for a request: the configured one, or another LiteLLM model string (built once)."""
+        if model is None or model == self.model_name:
+            return self.chat_model
+        if model not in self._chat_models:
+            self._chat_models[model] = build_chat_model(self.settings.llm.model_copy(update={"model": model}))
+        return self._chat_models[model]
+
+    def standalone_query(self, question: str, history: list[Turn],
+                         chat_model: ChatModel | None | _Configured = CONFIGURED) -> str:
+        """Rewrite a follow-up into a self-contained query using the conversation."""
+        chat_model = self.chat_model if isinstance(chat_model, _Configured) else chat_model
+        if not any(t.role == "user" for t in history):
+            return question
+        if chat_model is None or self.settings.llm.condense == "heuristic":
+            return heuristic_standalone(question, history)
+        prompt = self.prompts.condense.format(history=format_history(history), question=question)
+        try:
+            rewritten = chat_model.complete("You rewrite follow-up questions.", prompt).strip()
+        except LLMError:
+            return heuristic_standalone(question, history)
+        return rewritten.splitlines()[0].strip().strip('"') if rewritten else question
+
+    def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+                      search_filter: SearchFilter | None = None, model: str | None = None) -> Iterator[str | Answer]:
+        """Yield answer text deltas as they are generated, then the final verified Answer.
+
+        ``model`` picks another LiteLLM model (or 'none') for this answer only.
+        """
+        check_question(question, self.settings.max_question_chars)
+        timer, history, chat_model = Timer(), history or [], self.chat_model_for(model)
+        started = time.perf_counter()
+        with timer.stage("condense"):
+            query = self.standalone_query(question, history, chat_model)
+        found = self.retrieve(query, k, search_filter, timer)
+        base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits}
+        if not found.relevant:
+            timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+            yield ABSTAIN_TEXT
+            yield Answer(answer=ABSTAIN_TEXT, abstained=True, timings_ms=timer.timings_ms, **base)
+            return
+        context = assemble_context(found.hits, self.settings.llm.context_tokens, self.settings.ingest.tokenizer)
+        query_terms = set(self.sparse.embed_query(query).indices)
+        text, failed, tokens = "", None, {}
+        if chat_model is None:
+            text = extractive_answer(query_terms, context.sources, self.sparse)
+            yield text
+        else:
+            prompt = self.prompts.answer.format(context=context.text, question=question)
+            encoding = self.settings.ingest.tokenizer
+            tokens["prompt"] = count_tokens(self.prompts.system, encoding) + count_tokens(prompt, encoding)
+            try:
+                with timer.stage("generate"):
+                    for delta in chat_model.stream(self.prompts.system, prompt):
+                        if not text:
+                            timer.timings_ms["first_token"] = round((time.perf_counter() - started) * 1000, 2)
+                        text += delta
+                        yield delta
+            except LLMError as exc:
+                failed = str(exc)
+                fallback = (GENERATION_FAILED_NOTE.format(reason=failed) + "\n\n"
+                            + extractive_answer(query_terms, context.sources, self.sparse))
+                yield ("\n\n" if text else "") + fallback
+                text = fallback
+            tokens["completion"] = count_tokens(text, encoding)
+        cleaned, citations, removed = verify_citations(text, context.sources)
+        if not citations and not failed:
+            # The model answered without markers: point the reader at what it was given, never at more.
+            consulted = range(1, min(3, len(context.sources)) + 1)
+            cleaned += "\n\nSources consulted: " + " ".join(f"[{n}]" for n in consulted)
+            cleaned, citations, _ = verify_citations(cleaned, context.sources)
+        timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+        yield Answer(answer=cleaned, citations=citations, removed_citations=removed,
+                     generation_failed=failed is not None, tokens=tokens, timings_ms=timer.timings_ms, **base)
+
+    def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+            search_filter: SearchFilter | None = None, model: str | None = None) -> Answer:
+        """Answer a question with verified citations (the non-streaming form of answer_stream)."""
+        final = None
+        for item in self.answer_stream(question, history, k, search_filter, model):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def _complete_plain(self, prompt: str) -> str:
+        if self.chat_model is None:
+            raise LLMError("the 'llm' reranker needs a chat model (ASSISTANT_LLM_MODEL is 'none')")
+        return self.chat_model.complete("You rank passages.", prompt)
+
+
+
+# --- the async face -------------------------------------------------------------------------------
+
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class AsyncAssistant:
+    """Wraps one `Assistant` for async callers; every surface of `assistant serve` shares one instance."""
+
+    def __init__(self, engine: Assistant, max_concurrent_answers: int = 2, *, owns_engine: bool = True) -> None:
+        self.engine = engine
+        self._owns_engine = owns_engine  # tests share one seed index between apps and must not have it closed
+        self._answer_slots = asyncio.Semaphore(max_concurrent_answers)
+
+    @property
+    def settings(self):
+        return self.engine.settings
+
+    async def search(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None) -> list[Hit]:
+        return await asyncio.to_thread(self.engine.search, query, k, search_filter)
+
+    async def paper(self, paper_id: str) -> Paper | None:
+        return await asyncio.to_thread(self.engine.paper, paper_id)
+
+    @property
+    def model_name(self) -> str:
+        """The configured chat model ('none' when answers are extractive)."""
+        return self.engine.model_name
+
+    async def summary(self) -> CollectionSummary:
+        """Papers, feeds and code links in the index."""
+        return await asyncio.to_thread(self.engine.summary)
+
+    async def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+                            search_filter: SearchFilter | None = None,
+                            model: str | None = None) -> AsyncIterator[str | Answer]:
+        """Text deltas, then the final Answer; the engine's errors are raised here, in the caller's task."""
+        async with self._answer_slots:
+            loop, queue, stop = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
+
+            def send(item: Any) -> None:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+            def work() -> None:
+                stream = None
+                try:
+                    stream = self.engine.answer_stream(question, history, k, search_filter, model)
+                    for item in stream:
+                        if stop.is_set():  # the client went away: stop between tokens
+                            break
+                        send(item)
+                except Exception as exc:  # handed to the caller's task, which reports it
+                    send(_Failure(exc))
+                finally:
+                    if stream is not None:
+                        stream.close()
+                    send(_DONE)
+
+            worker = asyncio.ensure_future(asyncio.to_thread(work))
+            try:
+                while (item := await queue.get()) is not _DONE:
+                    if isinstance(item, _Failure):
+                        raise item.exc
+                    yield item
+            finally:
+                stop.set()
+                del worker  # it ends at the next token; the slot frees now so a new question is not held up
+
+    async def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+                  search_filter: SearchFilter | None = None, model: str | None = None) -> Answer:
+        final = None
+        async for item in self.answer_stream(question, history, k, search_filter, model):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.close()

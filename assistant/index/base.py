@@ -1,0 +1,152 @@
+"""The index's vocabulary: points, queries, filters, results, and the `PaperIndex` protocol both adapters meet.
+
+Both adapters (`edge.EdgeIndex`, `server.ServerIndex`) store a named dense vector and a named BM25 sparse
+vector (IDF applied by Qdrant) per chunk, with deterministic point ids, and answer one hybrid query:
+dense and sparse prefetches fused by weighted RRF, plus the raw per-source scores that the abstention
+decision needs. Every error of the engine underneath leaves an adapter as `IndexUnavailable`.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+
+from assistant.core.errors import AssistantError, IndexUnavailable, first_line
+
+DENSE, SPARSE = "dense", "bm25"
+POINT_NAMESPACE = uuid.UUID("6f1c1c0e-5b0a-4c39-9a43-8f5b7d1f0a11")
+# Fields a hit needs; the paper's whole record is not fetched per query.
+HIT_FIELDS = ["paper_id", "chunk_index", "title", "text", "feeds", "url", "code_url"]
+
+
+def point_id(paper_id: str, chunk_index: int) -> str:
+    """Deterministic id, so re-ingest overwrites in place and parallel ingest shards never collide."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{paper_id}#{chunk_index}"))
+
+
+@dataclass
+class SparseVec:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass
+class IndexPoint:
+    id: str
+    dense: np.ndarray
+    sparse: SparseVec
+    payload: dict[str, Any]
+
+
+@dataclass
+class SearchFilter:
+    """Optional restrictions on a search: feed day range (YYYYMMDD, year 0 when unknown), code only."""
+
+    since_day: int | None = None
+    until_day: int | None = None
+    has_code: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return self.since_day is None and self.until_day is None and not self.has_code
+
+
+@dataclass
+class ScoredChunk:
+    payload: dict[str, Any]
+    score: float
+
+
+@dataclass
+class HybridResult:
+    """Fused chunk ranking plus each source's own scored list (cosine, BM25)."""
+
+    fused: list[ScoredChunk]
+    dense: list[ScoredChunk] = field(default_factory=list)
+    sparse: list[ScoredChunk] = field(default_factory=list)
+
+
+@dataclass
+class HybridQuery:
+    dense: np.ndarray
+    sparse: SparseVec
+    limit: int
+    candidates: int
+    weights: tuple[float, float] = (1.0, 1.0)
+    rrf_k: int = 60
+    filter: SearchFilter = field(default_factory=SearchFilter)
+
+
+class PaperIndex(Protocol):
+    """What the engine needs from a vector store."""
+
+    def upsert(self, points: Sequence[IndexPoint]) -> None: ...
+    def delete_paper(self, paper_id: str) -> None: ...
+    def paper_hashes(self) -> dict[str, str]: ...
+    def paper_chunks(self, paper_id: str) -> list[dict[str, Any]]: ...
+    def paper_titles(self) -> dict[str, str]: ...
+    def paper_summaries(self) -> list[dict[str, Any]]: ...
+    def hybrid_query(self, query: HybridQuery) -> HybridResult: ...
+    def count(self) -> int: ...
+    def close(self) -> None: ...
+
+
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def translated(action: str) -> Callable[[Method], Method]:
+    """Turn any error of the engine under an adapter method into `IndexUnavailable` naming the index and action.
+
+    The adapter's ``location`` says which index failed ("the index at data/qdrant/papers", "the Qdrant
+    server at http://..."), so the user sees where to look; the original error stays chained.
+    """
+
+    def wrap(method: Method) -> Method:
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except AssistantError:
+                raise
+            except Exception as exc:
+                raise IndexUnavailable(f"{self.location} failed to {action}: {first_line(exc)}") from exc
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
+
+
+class PaperLookups:
+    """Per-paper reads shared by both adapters, on top of their `_scroll` and `_paper_filter`."""
+
+    def paper_hashes(self) -> dict[str, str]:
+        return {p["paper_id"]: p["content_hash"] for p in self._scroll(["paper_id", "content_hash"])}
+
+    def paper_titles(self) -> dict[str, str]:
+        """paper_id -> title for every paper in the index."""
+        return {p["paper_id"]: p["title"] for p in self._scroll(["paper_id", "title"])}
+
+    def paper_summaries(self) -> list[dict[str, Any]]:
+        """One {paper_id, title, feeds, code_url} per paper, in id order."""
+        rows = self._scroll(["paper_id", "title", "feeds", "code_url"])
+        return sorted({r["paper_id"]: r for r in rows}.values(), key=lambda r: r["paper_id"])
+
+    def paper_chunks(self, paper_id: str) -> list[dict[str, Any]]:
+        return sorted(self._scroll(True, self._paper_filter(paper_id)), key=lambda p: p["chunk_index"])
+
+
+def batched(items: Iterable, size: int) -> Iterable[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,130 @@
+"""Embedded Qdrant Edge: Qdrant's engine in this process, one shard in a folder; one process may open it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.core.errors import IndexUnavailable, first_line
+from assistant.index.base import (
+    DENSE,
+    HIT_FIELDS,
+    SPARSE,
+    HybridQuery,
+    HybridResult,
+    IndexPoint,
+    PaperLookups,
+    ScoredChunk,
+    SearchFilter,
+    translated,
+)
+
+MISSING_HINT = "run `assistant ingest FEEDS` first, or point ASSISTANT_DATA_DIR at the folder that holds the index"
+
+
+class EdgeIndex(PaperLookups):
+    """Embedded Qdrant Edge shard in a folder; ``create=False`` refuses to start a new, empty one."""
+
+    def __init__(self, path: Path, dim: int, *, create: bool = True) -> None:
+        import qdrant_edge as qe
+
+        self._qe, self.path = qe, Path(path)
+        self.location = f"the index at {self.path}"
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        exists = (self.path / "wal").exists() or (self.path / "segments").exists()
+        if not exists and not create:
+            raise IndexUnavailable(f"no index at {self.path}: {MISSING_HINT}")
+        try:
+            if exists:
+                self._shard = qe.EdgeShard.load(str(self.path), config)
+            else:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._shard = qe.EdgeShard.create(str(self.path), config)
+                # Per-paper lookups (re-ingest, deletes) and filters would otherwise scan every point.
+                for key, schema in (("paper_id", qe.PayloadSchemaType.Keyword),
+                                    ("feed_days", qe.PayloadSchemaType.Integer)):
+                    self._shard.update(qe.UpdateOperation.create_field_index(key, schema))
+        except Exception as exc:  # Edge raises plain Exception with the OS cause in the text
+            raise _open_error(self.path, exc) from exc
+
+    @translated("store points")
+    def upsert(self, points: Sequence[IndexPoint]) -> None:
+        qe = self._qe
+        batch = [
+            qe.Point(p.id, {DENSE: p.dense.tolist(), SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)},
+                     p.payload)
+            for p in points
+        ]
+        if batch:
+            self._shard.update(qe.UpdateOperation.upsert_points(batch))
+
+    @translated("delete a paper")
+    def delete_paper(self, paper_id: str) -> None:
+        self._shard.update(self._qe.UpdateOperation.delete_points_by_filter(self._paper_filter(paper_id)))
+
+    @translated("search")
+    def hybrid_query(self, query: HybridQuery) -> HybridResult:
+        qe = self._qe
+        flt = self._filter(query.filter)
+        dense_q = qe.Query.Nearest(query.dense.tolist(), using=DENSE)
+        sparse_q = qe.Query.Nearest(qe.SparseVector(query.sparse.indices, query.sparse.values), using=SPARSE)
+        fused = qe.QueryRequest(
+            limit=query.limit,
+            prefetches=[qe.Prefetch(limit=query.candidates, query=dense_q, filter=flt),
+                        qe.Prefetch(limit=query.candidates, query=sparse_q, filter=flt)],
+            query=qe.Fusion.Rrf(k=query.rrf_k, weights=list(query.weights)),
+            with_payload=HIT_FIELDS,
+        )
+        singles = [qe.QueryRequest(limit=query.candidates, query=q, filter=flt, with_payload=HIT_FIELDS)
+                   for q in (dense_q, sparse_q)]
+        results = self._shard.query_batch(qe.QueryBatchRequest([fused, *singles]))
+        fused_r, dense_r, sparse_r = ([ScoredChunk(p.payload or {}, p.score) for p in r] for r in results)
+        return HybridResult(fused_r, dense_r, sparse_r)
+
+    @translated("count points")
+    def count(self) -> int:
+        return self._shard.count(self._qe.CountRequest(exact=True))
+
+    @translated("close")
+    def close(self) -> None:
+        self._shard.flush()
+        self._shard.close()
+
+    @translated("read payloads")
+    def _scroll(self, with_payload, flt=None) -> list[dict[str, Any]]:
+        qe, rows, offset = self._qe, [], None
+        while True:
+            records, offset = self._shard.scroll(
+                qe.ScrollRequest(limit=512, offset=offset, filter=flt, with_payload=with_payload))
+            rows.extend(r.payload or {} for r in records)
+            if offset is None:
+                return rows
+
+    def _paper_filter(self, paper_id: str):
+        qe = self._qe
+        return qe.Filter(must=[qe.FieldCondition(key="paper_id", match=qe.MatchValue(paper_id))])
+
+    def _filter(self, flt: SearchFilter):
+        qe = self._qe
+        if flt.empty:
+            return None
+        must = []
+        if flt.since_day is not None or flt.until_day is not None:
+            must.append(qe.FieldCondition(key="feed_days", range=qe.RangeFloat(gte=flt.since_day, lte=flt.until_day)))
+        # Edge 0.9 never matches MatchValue(True) on a bool field, so "has code" is "code_url is not empty".
+        must_not = [qe.FieldCondition(key="code_url", is_empty=True)] if flt.has_code else None
+        return qe.Filter(must=must or None, must_not=must_not)
+
+
+def _open_error(path: Path, exc: Exception) -> IndexUnavailable:
+    text = str(exc)
+    if "WouldBlock" in text or "lock" in text.lower():
+        return IndexUnavailable(
+            f"the index at {path} is open in another process (is `assistant serve` running?): "
+            "use that server's HTTP API, stop it, or set ASSISTANT_QDRANT_URL to a Qdrant server"
+        )
+    return IndexUnavailable(f"cannot open the index at {path}: {first_line(exc)}")

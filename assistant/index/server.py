@@ -1,0 +1,110 @@
+"""A Qdrant server or cluster through qdrant-client (``ASSISTANT_QDRANT_URL``); any number of processes share it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from assistant.core.errors import IndexUnavailable, first_line
+from assistant.index.base import (
+    DENSE,
+    HIT_FIELDS,
+    SPARSE,
+    HybridQuery,
+    HybridResult,
+    IndexPoint,
+    PaperLookups,
+    ScoredChunk,
+    SearchFilter,
+    translated,
+)
+
+
+class ServerIndex(PaperLookups):
+    """A Qdrant server or cluster through qdrant-client; any number of processes may share it."""
+
+    def __init__(self, client, collection: str, dim: int, *, create: bool = True,
+                 location: str = "the Qdrant server") -> None:
+        from qdrant_client import models
+
+        self._client, self._m, self._collection = client, models, collection
+        self.location = location
+        try:
+            exists = client.collection_exists(collection)
+            if not exists and create:
+                client.create_collection(
+                    collection,
+                    vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+                    sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                )
+                for key, schema in (("paper_id", "keyword"), ("feed_days", "integer"), ("has_code", "bool")):
+                    client.create_payload_index(collection, key, field_schema=schema)
+        except Exception as exc:
+            raise IndexUnavailable(f"cannot reach {location}: {first_line(exc)}") from exc
+        if not exists and not create:
+            raise IndexUnavailable(f"{location} has no collection {collection!r}: run `assistant ingest FEEDS` first")
+
+    @translated("store points")
+    def upsert(self, points: Sequence[IndexPoint]) -> None:
+        m = self._m
+        batch = [m.PointStruct(id=p.id, payload=p.payload, vector={
+            DENSE: p.dense.tolist(), SPARSE: m.SparseVector(indices=p.sparse.indices, values=p.sparse.values)})
+            for p in points]
+        if batch:
+            self._client.upsert(self._collection, batch, wait=True)
+
+    @translated("delete a paper")
+    def delete_paper(self, paper_id: str) -> None:
+        selector = self._m.FilterSelector(filter=self._paper_filter(paper_id))
+        self._client.delete(self._collection, points_selector=selector)
+
+    @translated("search")
+    def hybrid_query(self, query: HybridQuery) -> HybridResult:
+        m = self._m
+        flt = self._filter(query.filter)
+        sparse = m.SparseVector(indices=query.sparse.indices, values=query.sparse.values)
+        prefetch = [m.Prefetch(query=query.dense.tolist(), using=DENSE, limit=query.candidates, filter=flt),
+                    m.Prefetch(query=sparse, using=SPARSE, limit=query.candidates, filter=flt)]
+        requests = [
+            m.QueryRequest(prefetch=prefetch, limit=query.limit, with_payload=HIT_FIELDS,
+                           query=m.RrfQuery(rrf=m.Rrf(k=query.rrf_k, weights=list(query.weights)))),
+            m.QueryRequest(query=query.dense.tolist(), using=DENSE, limit=query.candidates, filter=flt,
+                           with_payload=HIT_FIELDS),
+            m.QueryRequest(query=sparse, using=SPARSE, limit=query.candidates, filter=flt, with_payload=HIT_FIELDS),
+        ]
+        responses = self._client.query_batch_points(self._collection, requests)
+        fused, dense, sparse_r = ([ScoredChunk(p.payload or {}, p.score) for p in r.points] for r in responses)
+        return HybridResult(fused, dense, sparse_r)
+
+    @translated("count points")
+    def count(self) -> int:
+        return self._client.count(self._collection, exact=True).count
+
+    @translated("close")
+    def close(self) -> None:
+        self._client.close()
+
+    @translated("read payloads")
+    def _scroll(self, with_payload, flt=None) -> list[dict[str, Any]]:
+        rows, offset = [], None
+        while True:
+            records, offset = self._client.scroll(self._collection, scroll_filter=flt, limit=512, offset=offset,
+                                                  with_payload=with_payload)
+            rows.extend(r.payload or {} for r in records)
+            if offset is None:
+                return rows
+
+    def _paper_filter(self, paper_id: str):
+        m = self._m
+        return m.Filter(must=[m.FieldCondition(key="paper_id", match=m.MatchValue(value=paper_id))])
+
+    def _filter(self, flt: SearchFilter):
+        m = self._m
+        if flt.empty:
+            return None
+        must: list[Any] = []
+        if flt.since_day is not None or flt.until_day is not None:
+            must.append(m.FieldCondition(key="feed_days", range=m.Range(gte=flt.since_day, lte=flt.until_day)))
+        if flt.has_code:
+            must.append(m.FieldCondition(key="has_code", match=m.MatchValue(value=True)))
+        return m.Filter(must=must)

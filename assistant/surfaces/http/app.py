@@ -1,0 +1,56 @@
+"""`assistant serve`: one ASGI process owning the index, serving the HTTP API, the Slack endpoint and the web chat.
+
+Routes are registered before Chainlit is mounted at "/": a mount at the root catches every path added after it.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from assistant.core.settings import Settings
+from assistant.engine import AsyncAssistant
+
+
+def create_app(settings: Settings, service: AsyncAssistant, *, web: bool = True) -> FastAPI:
+    """The FastAPI app around one shared AsyncAssistant (closed when the app shuts down)."""
+    from assistant.surfaces.http import openai, routes
+    from assistant.surfaces.http.errors import install_error_handlers
+    from assistant.surfaces.slack import bot as slack_bot
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        try:
+            yield
+        finally:
+            await slack_bot.shutdown(app)
+            service.close()
+
+    app = FastAPI(title="Paper assistant", version="0.1.0", lifespan=lifespan,
+                  description="Cited answers from a collection of paper abstracts.",
+                  max_body_size=settings.api.max_body_bytes)
+    app.state.service = service
+    app.state.settings = settings
+    app.include_router(routes.router)
+    app.include_router(openai.router)
+    install_error_handlers(app)
+    slack_bot.mount_slack(app, settings, service)
+    if web:
+        from assistant.surfaces.web.mount import mount_web
+
+        mount_web(app, settings, service)
+    return app
+
+
+def serve(settings: Settings, *, web: bool = True) -> None:
+    """Open the index (a locked or missing one fails here, in one line), then serve until interrupted."""
+    import uvicorn
+
+    from assistant.engine import Assistant
+
+    service = AsyncAssistant(Assistant(settings), settings.server.max_concurrent_answers)
+    app = create_app(settings, service, web=web)
+    print(f"serving on http://{settings.server.host}:{settings.server.port}/ (web chat), /v1 (API), "
+          f"/docs (OpenAPI){', /slack/events' if settings.slack.bot_token else ''}", flush=True)
+    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="warning", ws="wsproto")

@@ -1,0 +1,119 @@
+"""Chainlit handlers of the web chat (loaded by `mount_chainlit`); each is a few lines over the shared engine."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+
+import chainlit as cl
+from chainlit.input_widget import Select, Slider, Switch, TextInput
+
+from assistant.answer.retrieve import search_filter_from
+from assistant.core.errors import AssistantError
+from assistant.core.models import Answer, Turn
+from assistant.surfaces.web import views
+from assistant.surfaces.web.datalayer import build_data_layer
+from assistant.surfaces.web.runtime import current
+
+log = logging.getLogger(__name__)
+runtime = current()
+
+if runtime.settings.web.password:
+
+    @cl.password_auth_callback
+    async def login(username: str, password: str) -> cl.User | None:
+        secret = runtime.settings.web.password.get_secret_value()
+        valid = hmac.compare_digest(username, runtime.settings.web.username) & hmac.compare_digest(password, secret)
+        return cl.User(identifier=username, metadata={"role": "user"}) if valid else None
+
+else:
+
+    @cl.header_auth_callback
+    async def single_user(headers) -> cl.User:
+        # History and resume need a signed-in user; without a password everyone is the one local user.
+        return cl.User(identifier="local", metadata={"role": "user"})
+
+
+@cl.data_layer
+def data_layer():
+    return build_data_layer(runtime.settings.chat_db, runtime.root / "elements")
+
+
+@cl.set_starters
+async def starters(user=None):
+    return [cl.Starter(label=label, message=message) for label, message in runtime.starters]
+
+
+def settings_widgets(values: dict) -> list:
+    model = values.get("model") if values.get("model") in runtime.models else runtime.models[0]
+    return [
+        Slider(id="k", label="Papers to use", initial=values.get("k") or runtime.settings.retrieval.top_k,
+               min=1, max=10, step=1),
+        TextInput(id="since", label="Only papers in feeds from (e.g. Mar 13 or 2024-03-13)",
+                  initial=values.get("since") or ""),
+        TextInput(id="until", label="Only papers in feeds until", initial=values.get("until") or ""),
+        Switch(id="has_code", label="Only papers with code", initial=bool(values.get("has_code"))),
+        Select(id="model", label="Language model ('none' answers with extracted sentences)", values=runtime.models,
+               initial_value=model),
+    ]
+
+
+@cl.on_chat_start
+async def start():
+    cl.user_session.set("history", [])
+    await cl.ChatSettings(settings_widgets({})).send()
+    if not runtime.summary.papers:
+        await cl.Message(content=views.EMPTY_INDEX).send()
+
+
+@cl.on_chat_resume
+async def resume(thread):
+    history = views.history_from_steps(thread.get("steps") or [])
+    cl.user_session.set("history", [turn.model_dump() for turn in history])
+    await cl.ChatSettings(settings_widgets(cl.user_session.get("chat_settings") or {})).send()
+
+
+@cl.on_message
+async def on_message(message: cl.Message):
+    options = views.chat_options(cl.user_session.get("chat_settings") or {}, runtime.settings.retrieval.top_k)
+    history = [Turn(**turn) for turn in cl.user_session.get("history") or []]
+    trace = cl.Step(name="Search and answer", type="tool")
+    await trace.send()
+    reply = cl.Message(content="")  # created after the step so the trace shows above the answer
+    try:
+        search_filter = search_filter_from(options.since, options.until, options.has_code)
+        answer = await stream_answer(reply, message.content, history, options, search_filter)
+    except Exception as exc:  # the chat shows one polite line; an unexpected error's traceback goes to the log
+        if not isinstance(exc, AssistantError):
+            log.exception("web chat: unexpected error answering %r", message.content[:200])
+        trace.output = "failed"
+        await trace.update()
+        await cl.Message(content=views.error_text(exc)).send()
+        return
+    trace.output = views.describe_trace(answer)
+    await trace.update()
+    await send_answer(reply, answer)
+    history += [Turn(role="user", content=message.content), Turn(role="assistant", content=answer.answer)]
+    cl.user_session.set("history", [turn.model_dump() for turn in history])
+
+
+async def stream_answer(reply: cl.Message, question: str, history: list[Turn], options: views.ChatOptions,
+                        search_filter) -> Answer:
+    async for item in runtime.service.answer_stream(question, history, options.k, search_filter, options.model):
+        if isinstance(item, Answer):
+            return item
+        await reply.stream_token(item)
+    raise AssistantError("the answer ended without a result")
+
+
+async def send_answer(reply: cl.Message, answer: Answer) -> None:
+    """Replace the streamed text by the verified one and attach one side panel per cited paper."""
+    if answer.abstained:
+        reply.content = answer.answer + views.you_may_mean(answer.hits)
+    else:
+        reply.content = answer.answer
+        papers = await asyncio.gather(*(runtime.service.paper(c.paper_id) for c in answer.citations))
+        reply.elements = [cl.Text(name=f"[{c.n}]", content=views.citation_panel(c, paper), display="side")
+                          for c, paper in zip(answer.citations, papers, strict=True)]
+    await reply.send()
