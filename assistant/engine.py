@@ -29,7 +29,7 @@ from assistant.answer.llm import ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits
 from assistant.core.dates import label_order
-from assistant.core.errors import LLMError
+from assistant.core.errors import InvalidQuery, LLMError
 from assistant.core.models import Answer, CollectionSummary, Hit, IngestReport, Paper, Turn
 from assistant.core.prompts import Prompts, load_prompts
 from assistant.core.questions import check_question
@@ -100,8 +100,12 @@ class Assistant:
 
     def retrieve(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None,
                  timer: Timer | None = None) -> Retrieval:
-        """Hybrid retrieval then rerank; hits cut to k papers, relevance verdict from the fused evidence."""
-        check_question(query, self.settings.max_question_chars)
+        """Hybrid retrieval then rerank; hits cut to k papers, relevance verdict from the fused evidence.
+
+        Only a blank query is refused here: a condensed follow-up may be longer than the question limit.
+        """
+        if not query.strip():
+            raise InvalidQuery("the question is empty: type what you want to know")
         timer = timer or Timer()
         k = k or self.settings.retrieval.top_k
         with timer.stage("retrieve"):
@@ -132,6 +136,7 @@ class Assistant:
 
     def search(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None) -> list[Hit]:
         """Ranked papers for a query (after rerank)."""
+        check_question(query, self.settings.max_question_chars)
         return self.retrieve(query, k, search_filter).hits
 
     def chat_model_for(self, model: str | None) -> ChatModel | None:

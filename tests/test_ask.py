@@ -102,3 +102,19 @@ def test_follow_up_question_retrieves_the_paper_under_discussion(seed):
     assert not answer.abstained
     assert answer.hits[0].title == GPTQ_TITLE
     assert answer.citations[0].title == GPTQ_TITLE
+
+
+def test_the_question_limit_applies_to_what_the_user_typed_not_to_the_condensed_follow_up(seed):
+    from assistant.core.errors import InvalidQuery
+
+    base = seed.assistant
+    settings = seed.settings.model_copy(update={"max_question_chars": len(QUESTION),
+                                                "llm": seed.settings.llm.model_copy(update={"condense": "heuristic"})})
+    engine = Assistant(settings, index=base.index, embedder=base.embedder, sparse=base.sparse, chat_model=None)
+    history = [Turn(role="user", content=QUESTION), Turn(role="assistant", content="GPTQ does it [1].")]
+    follow_up = engine.ask("And how fast is it on one GPU?", history)  # condensed: longer than the limit
+    assert not follow_up.abstained and len(follow_up.query) > len(QUESTION)
+    with pytest.raises(InvalidQuery, match="too long"):
+        engine.ask(QUESTION + "?")
+    with pytest.raises(InvalidQuery, match="too long"):
+        engine.search(QUESTION + "?")
