@@ -25,7 +25,7 @@ from assistant.answer.context import (
     format_history,
     heuristic_standalone,
 )
-from assistant.answer.llm import ChatModel, build_chat_model
+from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits
 from assistant.core.dates import label_order
@@ -139,10 +139,21 @@ class Assistant:
         check_question(query, self.settings.max_question_chars)
         return self.retrieve(query, k, search_filter).hits
 
+    @property
+    def offered_models(self) -> list[str]:
+        """What a request may pick: the configured model, then ASSISTANT_WEB_MODELS (default 'none': extractive)."""
+        return list(dict.fromkeys([self.model_name, *(self.settings.web.models or [NO_LLM])]))
+
     def chat_model_for(self, model: str | None) -> ChatModel | None:
-        """The chat model for a request: the configured one, or another LiteLLM model string (built once)."""
+        """The chat model for a request: the configured one, or another offered one (built once).
+
+        A request never names an arbitrary LiteLLM string: that would let a caller send the prompt to any
+        endpoint (``ollama/x`` posts to localhost:11434) or load the 2.6 GB local model on a 'none' server.
+        """
         if model is None or model == self.model_name:
             return self.chat_model
+        if model not in self.offered_models:
+            raise InvalidQuery(f"model {model!r} is not offered here; choose one of: {', '.join(self.offered_models)}")
         if model not in self._chat_models:
             self._chat_models[model] = build_chat_model(self.settings.llm.model_copy(update={"model": model}))
         return self._chat_models[model]
@@ -263,6 +274,11 @@ class AsyncAssistant:
     def model_name(self) -> str:
         """The configured chat model ('none' when answers are extractive)."""
         return self.engine.model_name
+
+    @property
+    def offered_models(self) -> list[str]:
+        """The models a request may pick (see `Assistant.offered_models`)."""
+        return self.engine.offered_models
 
     async def summary(self) -> CollectionSummary:
         """Papers, feeds and code links in the index."""

@@ -451,3 +451,17 @@ def test_citation_stream_never_sends_a_marker_the_final_answer_drops(sources, si
         assert "SpQR isolates outliers [2]" in sent  # markers known to be valid stream as they come
     sent += stream.finish(Answer(answer=verified, model="test"))
     assert sent == verified and "[9]" not in sent
+
+
+def test_a_request_can_pick_only_the_models_the_operator_offers(api):
+    with api.client() as http:
+        listed = [m["id"] for m in http.get("/v1/models").json()["data"]]
+        asked = http.post("/v1/ask", json={"question": QUESTION, "model": "ollama/x"})
+        chat = http.post("/v1/chat/completions", json={"model": "local/anything", "stream": True,
+                                                       "messages": [{"role": "user", "content": QUESTION}]})
+        allowed = http.post("/v1/ask", json={"question": QUESTION, "model": "none"})
+    assert listed == ["paper-assistant", MOCK_MODEL, "none"]
+    for refused, name in ((asked, "ollama/x"), (chat, "local/anything")):
+        message = error_message(refused, 422)
+        assert f"model '{name}' is not offered here" in message and f"{MOCK_MODEL}, none" in message
+    assert allowed.status_code == 200 and allowed.json()["model"] == "none"

@@ -128,7 +128,9 @@ class WebSettings(BaseModel):
     password: SecretStr | None = Field(None, description="Password of the web chat; unset means anonymous single-user.")
     username: str = Field("researcher", description="User name that goes with the password.")
     models: list[str] = Field(
-        default_factory=list, description="LiteLLM models offered in the chat settings (default: configured + 'none')."
+        default_factory=list,
+        description="LiteLLM models a request may pick (web settings, API `model`), besides the configured one; "
+                    "nothing else can be chosen. Default: 'none' (extractive answers).",
     )
     auth_secret: SecretStr | None = Field(
         None, description="Key signing web sessions; default: generated once and kept in the data dir."

@@ -70,7 +70,7 @@ class ChatCompletionRequest(BaseModel):
         {"model": MODEL_ALIAS, "messages": [{"role": "user", "content": "Which papers speed up LLM inference?"}]}]})
 
     model: str = Field("", max_length=200, description=f"'{MODEL_ALIAS}' (or empty) for the configured model, "
-                                                         "else a LiteLLM model string for this request.")
+                                                         "else one of GET /v1/models for this request.")
     messages: list[ChatMessage] = Field(min_length=1, description="The last user message is the question.")
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -239,9 +239,9 @@ async def completion_events(first: str | Answer, stream: AsyncIterator[str | Ans
 
 
 @router.get("/models", response_model=ModelList, tags=["openai"])
-async def models(service: Service, settings: AppSettings) -> ModelList:
-    """Models a chat client may pick: the alias of the configured model, the model itself, and web.models."""
-    names = dict.fromkeys([MODEL_ALIAS, service.model_name, *settings.web.models])
+async def models(service: Service) -> ModelList:
+    """Models a chat client may pick: the alias of the configured model, then the offered ones (web.models)."""
+    names = dict.fromkeys([MODEL_ALIAS, *service.offered_models])
     return ModelList(data=[ModelCard(id=name) for name in names])
 
 

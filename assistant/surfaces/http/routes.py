@@ -32,8 +32,8 @@ class AskRequest(BaseModel):
     since: str | None = Field(None, description="Only papers seen in feeds on/after this date ('Mar 13', 2024-03-13).")
     until: str | None = Field(None, description="Only papers seen in feeds on/before this date.")
     has_code: bool = Field(False, description="Only papers with a code link.")
-    model: str | None = Field(None, max_length=200, description="LiteLLM model for this answer only; 'none' answers "
-                                                                "extractively; default the configured model.")
+    model: str | None = Field(None, max_length=200, description="One of GET /v1/models for this answer only ('none' "
+                                                                "answers extractively); default the configured model.")
 
 
 class SearchResult(BaseModel):

@@ -22,8 +22,7 @@ class Runtime:
     @property
     def models(self) -> list[str]:
         """Models offered in the chat settings, the configured one first."""
-        configured = self.service.model_name
-        return list(dict.fromkeys([configured, *(self.settings.web.models or ["none"])]))
+        return self.service.offered_models
 
 
 _current: Runtime | None = None
