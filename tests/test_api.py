@@ -220,11 +220,14 @@ def test_too_long_question_message_states_the_limit(api):
     assert "too long" in message and "4000" in message
 
 
-def test_oversized_body_is_rejected_with_413(api):
+def test_oversized_body_is_a_413_in_the_api_error_shape_with_or_without_content_length(api):
     payload = json.dumps({"question": QUESTION, "history": [{"role": "user", "content": "y" * 70_000}]})
     with api.client() as http:
-        response = http.post("/v1/ask", content=payload, headers={"Content-Type": "application/json"})
-    assert response.status_code == 413
+        declared = http.post("/v1/ask", content=payload, headers={"Content-Type": "application/json"})
+        chunked = http.post("/v1/ask", content=iter([payload.encode()]), headers={"Content-Type": "application/json"})
+    assert "content-length" in declared.request.headers and "content-length" not in chunked.request.headers
+    assert "over 65536 bytes" in error_message(declared, 413)
+    assert "Content Too Large" in error_message(chunked, 413)
 
 
 # --- OpenAI-compatible chat ----------------------------------------------------------------------

@@ -125,8 +125,13 @@ class ServerSettings(BaseModel):
 
 
 class WebSettings(BaseModel):
-    password: SecretStr | None = Field(None, description="Password of the web chat; unset means anonymous single-user.")
+    password: SecretStr | None = Field(
+        None, description="Password of the web chat (and a bearer credential for the API); see surfaces/access.py."
+    )
     username: str = Field("researcher", description="User name that goes with the password.")
+    public: bool = Field(
+        False, description="Serve the web chat without a login even when API keys or a password are configured."
+    )
     models: list[str] = Field(
         default_factory=list,
         description="LiteLLM models a request may pick (web settings, API `model`), besides the configured one; "

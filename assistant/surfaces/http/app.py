@@ -11,6 +11,15 @@ from fastapi import FastAPI
 
 from assistant.core.settings import Settings
 from assistant.engine import AsyncAssistant
+from assistant.surfaces import access
+from assistant.surfaces.http.errors import ApiBodyLimit
+
+
+class AssistantApp(FastAPI):
+    """FastAPI with the API's JSON 413 outside FastAPI's own (plain-text) body limiter."""
+
+    def build_middleware_stack(self):
+        return ApiBodyLimit(super().build_middleware_stack(), self.state.settings.api.max_body_bytes)
 
 
 def create_app(settings: Settings, service: AsyncAssistant, *, web: bool = True) -> FastAPI:
@@ -27,13 +36,14 @@ def create_app(settings: Settings, service: AsyncAssistant, *, web: bool = True)
             await slack_bot.shutdown(app)
             service.close()
 
-    app = FastAPI(title="Paper assistant", version="0.1.0", lifespan=lifespan,
-                  description="Cited answers from a collection of paper abstracts.",
-                  max_body_size=settings.api.max_body_bytes)
+    app = AssistantApp(title="Paper assistant", version="0.1.0", lifespan=lifespan,
+                       description="Cited answers from a collection of paper abstracts.",
+                       max_body_size=settings.api.max_body_bytes, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
     app.state.settings = settings
     app.include_router(routes.router)
     app.include_router(openai.router)
+    app.include_router(routes.docs_router(app))
     install_error_handlers(app)
     slack_bot.mount_slack(app, settings, service)
     if web:
@@ -53,4 +63,6 @@ def serve(settings: Settings, *, web: bool = True) -> None:
     app = create_app(settings, service, web=web)
     print(f"serving on http://{settings.server.host}:{settings.server.port}/ (web chat), /v1 (API), "
           f"/docs (OpenAPI){', /slack/events' if settings.slack.bot_token else ''}", flush=True)
+    for line in access.describe(settings, web=web):
+        print(f"access: {line}", flush=True)
     uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="warning", ws="wsproto")

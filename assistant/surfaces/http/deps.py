@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +11,7 @@ from assistant.core import questions
 from assistant.core.errors import InvalidQuery
 from assistant.core.settings import Settings
 from assistant.engine import AsyncAssistant
+from assistant.surfaces import access
 from assistant.surfaces.http.errors import ApiError
 
 MODEL_ALIAS = "paper-assistant"
@@ -27,18 +27,16 @@ def get_settings(request: Request) -> Settings:
 
 Service = Annotated[AsyncAssistant, Depends(get_service)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
-_bearer = HTTPBearer(auto_error=False, description="One of ASSISTANT_API_KEYS (not needed when none is set).")
+_bearer = HTTPBearer(auto_error=False, description="One of ASSISTANT_API_KEYS, or the web password "
+                                                   "(not needed when no credential is configured).")
 
 
 async def require_api_key(settings: AppSettings,
                           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    """Let a request through when no key is configured or its bearer token is one of the keys."""
-    if not settings.api.keys:
+    """Let a request through when no credential is configured or its bearer token is one (see `access`)."""
+    if access.is_open(settings):
         return
-    token = (credentials.credentials if credentials else "").encode()
-    # Every key is compared (no early exit), each in constant time: timing reveals neither key nor match.
-    matches = [hmac.compare_digest(token, key.get_secret_value().encode()) for key in settings.api.keys]
-    if credentials is None or not any(matches):
+    if credentials is None or not access.accepts(credentials.credentials, settings):
         raise ApiError(401, "missing or invalid API key: send the header `Authorization: Bearer <key>`",
                        headers={"WWW-Authenticate": "Bearer"})
 

@@ -14,6 +14,7 @@ from fastapi.exception_handlers import http_exception_handler, request_validatio
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.core.errors import AssistantError
 
@@ -45,9 +46,41 @@ def _error_response(status: int, message: str, param: str | None = None,
     return JSONResponse(error_body(status, message, param), status_code=status, headers=headers)
 
 
-def _is_api_path(request: Request) -> bool:
-    path = request.url.path
+def is_api_path(path: str) -> bool:
     return path in ("/v1", "/healthz", "/readyz") or path.startswith("/v1/")
+
+
+def _is_api_path(request: Request) -> bool:
+    return is_api_path(request.url.path)
+
+
+class ApiBodyLimit:
+    """Refuse an API request whose Content-Length is over the limit with a JSON 413 in the API's error shape.
+
+    FastAPI's own limiter answers such a request with a plain-text "Content Too Large" before any handler
+    runs, so this check sits outside it; bodies without a Content-Length still reach that limiter, whose
+    error our handlers shape.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_api_path(scope["path"]) and self._declared(scope) > self.max_body_bytes:
+            message = f"request body over {self.max_body_bytes} bytes"
+            await _error_response(413, message)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _declared(scope: Scope) -> int:
+        for name, value in scope.get("headers") or []:
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return 0
+        return 0
 
 
 async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:

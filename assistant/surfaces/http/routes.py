@@ -130,3 +130,21 @@ async def paper(paper_id: str, service: Service) -> Paper:
 
 
 router.include_router(v1)
+
+
+def docs_router(app) -> APIRouter:
+    """/openapi.json and /docs behind the same credential as /v1 (they describe every route)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    docs = APIRouter(dependencies=[Depends(require_api_key)], include_in_schema=False)
+
+    @docs.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @docs.get("/docs")
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Paper assistant API")
+
+    return docs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 
 import chainlit as cl
@@ -12,6 +11,7 @@ from chainlit.input_widget import Select, Slider, Switch, TextInput
 from assistant.answer.retrieve import search_filter_from
 from assistant.core.errors import AssistantError
 from assistant.core.models import Answer, Turn
+from assistant.surfaces import access
 from assistant.surfaces.web import views
 from assistant.surfaces.web.datalayer import build_data_layer
 from assistant.surfaces.web.runtime import current
@@ -19,20 +19,19 @@ from assistant.surfaces.web.runtime import current
 log = logging.getLogger(__name__)
 runtime = current()
 
-if runtime.settings.web.password:
-
-    @cl.password_auth_callback
-    async def login(username: str, password: str) -> cl.User | None:
-        secret = runtime.settings.web.password.get_secret_value()
-        valid = hmac.compare_digest(username, runtime.settings.web.username) & hmac.compare_digest(password, secret)
-        return cl.User(identifier=username, metadata={"role": "user"}) if valid else None
-
-else:
+if access.web_is_public(runtime.settings):
 
     @cl.header_auth_callback
     async def single_user(headers) -> cl.User:
-        # History and resume need a signed-in user; without a password everyone is the one local user.
+        # History and resume need a signed-in user; on a public chat everyone is the one local user.
         return cl.User(identifier="local", metadata={"role": "user"})
+
+else:  # a credential is configured: only a login opens the chat (no header auth is registered)
+
+    @cl.password_auth_callback
+    async def login(username: str, password: str) -> cl.User | None:
+        valid = access.web_login_ok(username, password, runtime.settings)
+        return cl.User(identifier=username, metadata={"role": "user"}) if valid else None
 
 
 @cl.data_layer
