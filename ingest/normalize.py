@@ -14,7 +14,8 @@ import unicodedata
 from assistant.core.dates import parse_feed_date
 from assistant.core.text import normalise_title
 
-__all__ = ["arxiv_id_from", "clean_text", "extract_code_url", "normalise_title", "paper_id_for", "parse_feed_date"]
+__all__ = ["arxiv_id_from", "clean_text", "extract_code_url", "normalise_title", "paper_id_for", "parse_feed_date",
+           "replace_lone_surrogates"]
 
 
 _GREEK = dict(
@@ -76,10 +77,23 @@ _URLISH_RE = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S*|\S+@\S+|\S*/\S*", re
 _NEEDS_LATEX_PASS = re.compile(r"[\\$~{}]|times|``|''")
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(s: str) -> str:
+    """Replace each lone surrogate (a JSON "\\ud800" escape, an undecodable file name byte) with U+FFFD.
+
+    Such text cannot be encoded as UTF-8, so it would fail hashing and storage; the record is kept with a
+    visible replacement character rather than refused, as for invalid bytes elsewhere in a line.
+    """
+    return s if s.isascii() else _SURROGATE_RE.sub("\ufffd", s)
+
+
 def clean_text(s: str) -> str:
     """Turn LaTeX residue into plain Unicode text, NFKC-normalise it and collapse whitespace."""
     if not s:
         return ""
+    s = replace_lone_surrogates(s)
     if _NEEDS_LATEX_PASS.search(s):
         s = _strip_latex(s)
     if not s.isascii():

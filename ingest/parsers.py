@@ -15,6 +15,7 @@ import gzip
 import json
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,14 @@ from typing import IO, Any
 
 from assistant.core.errors import IngestError
 from assistant.core.models import FeedSighting, Paper
-from ingest.normalize import arxiv_id_from, clean_text, extract_code_url, paper_id_for, parse_feed_date
+from ingest.normalize import (
+    arxiv_id_from,
+    clean_text,
+    extract_code_url,
+    paper_id_for,
+    parse_feed_date,
+    replace_lone_surrogates,
+)
 
 __all__ = ["MAX_JSON_BYTES", "SUPPORTED_SUFFIXES", "feed_name", "iter_records", "iter_source_files"]
 
@@ -103,7 +111,8 @@ def iter_records(path: Path) -> Iterator[Paper | IngestError]:
              ".csv": _parse_csv}[fmt]
     yielded_any = False
     try:
-        for item in parse(path, source, feed_name(path)):
+        # A file name's undecodable bytes arrive as lone surrogates; the feed label must be valid text.
+        for item in parse(path, source, replace_lone_surrogates(feed_name(path))):
             yielded_any = True
             yield item
     except _UnreadableFile as problem:
@@ -118,10 +127,29 @@ def _file_problem(path: Path, fmt: str | None) -> str | None:
         return "no such file"
     if path.is_dir():
         return "is a folder, not a file"
+    kind = _special_file_kind(path)
+    if kind:
+        # Reading a FIFO blocks until a writer appears, a device may never end: only regular files are read.
+        return f"not a regular file (a {kind}); only regular files are read"
     if fmt is None:
         suffix = ("".join(path.suffixes[-2:]) if path.name.lower().endswith(".gz") else path.suffix) or "(none)"
         return f"unsupported file type {suffix!r} ({_SUPPORTED_HINT})"
     return None
+
+
+def _special_file_kind(path: Path) -> str | None:
+    """'FIFO', 'device' or 'socket' when ``path`` (followed through links) is not a regular file, else None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # reported when the file is opened
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
 
 
 class _UnreadableFile(Exception):
@@ -289,11 +317,101 @@ def _parse_json_lines(path: Path, source: str, feed: str) -> Iterator[Paper | In
 def _json_line_record(source: str, feed: str, line: _Line) -> Paper | IngestError:
     if line.bad_utf8:
         return IngestError(source, line.number, f"{line.bad_utf8}; record skipped")
+    strict = _StrictJSON()
     try:
-        record = json.loads(line.text)
-    except json.JSONDecodeError as exc:
-        return IngestError(source, line.number, f"not valid JSON ({exc.msg} at column {exc.colno})")
+        record = strict.loads(line.text, _MAX_DEPTH)
+    except _BadJSON as exc:
+        return IngestError(source, line.number, exc.reason)
+    if strict.problem:
+        return IngestError(source, line.number, f"{strict.problem}; record skipped")
     return _record_or_error(source, line.number, record, feed)
+
+
+# Strict JSON: a record nested deeper than _MAX_DEPTH containers is refused (no paper record needs it, and
+# Python's parser would recurse until RecursionError). A whole document gets a looser bound, still far below
+# the recursion limit, so that one too-deep record in a list is refused alone and its neighbours are kept.
+_MAX_DEPTH = 64
+_DOCUMENT_MAX_DEPTH = 256
+# Integers longer than this are refused per record rather than read: no field needs them, and Python's
+# int() raises ValueError past 4 300 digits.
+_MAX_INT_DIGITS = 100
+# A string (possibly unterminated: then the parser reports it) or one bracket; used to measure nesting.
+_JSON_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*+"|[\[\]{}"]', re.DOTALL)
+
+
+class _BadJSON(Exception):
+    """The text is not JSON we read; ``reason`` is one line, ``line`` is 1-based within the text."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+class _StrictJSON:
+    """json with bounded nesting, bounded integers, no NaN/Infinity and duplicate keys noted, never raising.
+
+    The first problem met is kept in ``problem`` (the value is still built: last duplicate wins, a huge
+    integer stays its digits) so that a caller can refuse just the record that holds it.
+    """
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+        self.duplicates: dict[int, str] = {}  # id(object) -> its first duplicated key
+        self.decoder = json.JSONDecoder(object_pairs_hook=self._object, parse_int=self._int,
+                                        parse_constant=self._constant)
+
+    def loads(self, text: str, max_depth: int) -> Any:
+        """The one JSON value ``text`` holds; raises _BadJSON."""
+        too_deep = _nesting_problem(text, max_depth)
+        if too_deep:
+            raise _BadJSON(*too_deep)
+        try:
+            return self.decoder.decode(text)
+        except json.JSONDecodeError as exc:
+            raise _BadJSON(exc.lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
+        except RecursionError as exc:  # the depth check should prevent it; kept as a last guard
+            raise _BadJSON(1, f"not valid JSON (nested deeper than {max_depth} levels)") from exc
+
+    def _object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        value = dict(pairs)
+        if len(value) < len(pairs):
+            seen: set[str] = set()
+            key = next(k for k, _ in pairs if k in seen or seen.add(k))
+            self.duplicates[id(value)] = key
+            self._note(f"duplicate key {_quote(key)} in an object")
+        return value
+
+    def _int(self, digits: str) -> int | str:
+        if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+            self._note(f"a number of {len(digits.lstrip('-'))} digits (more than {_MAX_INT_DIGITS})")
+            return digits
+        return int(digits)
+
+    def _constant(self, name: str) -> None:
+        self._note(f"{name} is not valid JSON")
+
+    def _note(self, problem: str) -> None:
+        self.problem = self.problem or problem
+
+
+def _nesting_problem(text: str, max_depth: int) -> tuple[int, str] | None:
+    """(line, reason) when brackets outside strings nest deeper than ``max_depth``, else None."""
+    if text.count("[") + text.count("{") <= max_depth:
+        return None
+    depth = 0
+    for token in _JSON_TOKEN_RE.finditer(text):
+        char = token.group()[0]
+        if char in "[{":
+            depth += 1
+            if depth > max_depth:
+                where = token.start()
+                column = where - text.rfind("\n", 0, where)
+                return _line_at(text, where), f"nested deeper than {max_depth} levels (at column {column})"
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        elif len(token.group()) == 1:
+            return None  # an unterminated string: the parser reports it
+    return None
 
 
 def _record_or_error(source: str, line: int | None, record: Any, feed: str) -> Paper | IngestError:
@@ -309,17 +427,24 @@ _UNDECODABLE_RE = re.compile("[\udc80-\udcff]")  # bytes kept by errors="surroga
 def _parse_json_document(path: Path, source: str, feed: str) -> Iterator[Paper | IngestError]:
     """A whole JSON document; it is read into memory, so files past MAX_JSON_BYTES are refused."""
     text = _read_whole_text(path)
+    strict = _StrictJSON()
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data" and exc.lineno > 1:
+        document = strict.loads(text, _DOCUMENT_MAX_DEPTH)
+    except _BadJSON as exc:
+        if exc.reason.startswith("not valid JSON (Extra data") and exc.line > 1:
             # One object per line under a .json name: that is JSON Lines, which we can read.
             yield from _parse_json_lines(path, source, feed)
             return
-        raise _UnreadableFile(exc.lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
-    for line, record_text, record in _located_records(text, document):
+        raise _UnreadableFile(exc.line, exc.reason) from exc
+    duplicate = strict.duplicates.get(id(document))
+    if duplicate is not None:
+        # Which of two 'papers' lists is meant cannot be known: the document is refused, naming the key.
+        raise _UnreadableFile(1, f"duplicate key {_quote(duplicate)} in the top-level object; file skipped")
+    for line, record_text, record, problem in _located_records(text, document, strict):
         if _UNDECODABLE_RE.search(record_text):
             yield IngestError(source, line, "invalid UTF-8 in this record; record skipped")
+        elif problem:
+            yield IngestError(source, line, f"{problem}; record skipped")
         else:
             yield _record_or_error(source, line, record, feed)
 
@@ -338,33 +463,42 @@ def _read_whole_text(path: Path) -> str:
     return data.decode("utf-8-sig", errors="surrogateescape")
 
 
-def _located_records(text: str, document: Any) -> Iterator[tuple[int, str, Any]]:
-    """Yield (line, raw text, record) for each record, re-walking the validated text for positions."""
-    decoder = json.JSONDecoder()
+def _located_records(text: str, document: Any,
+                     strict: _StrictJSON) -> Iterator[tuple[int, str, Any, str | None]]:
+    """Yield (line, raw text, record, problem) per record, re-walking the validated text for positions."""
     start = _skip_space(text, 0)
     if isinstance(document, list):
-        yield from _walk_array(text, start, decoder)
+        yield from _walk_array(text, start)
     elif isinstance(document, dict) and isinstance(document.get("papers"), list):
-        yield from _walk_array(text, _member_position(text, start, "papers", decoder), decoder)
+        yield from _walk_array(text, _member_position(text, start, "papers"))
     elif isinstance(document, dict) and "title" in document:
-        yield _line_at(text, start), text, document
+        # The document is the record: the record's own nesting limit applies.
+        yield _line_at(text, start), text, document, _record_problem(text, strict)
     else:
         raise _UnreadableFile(1, "expected a list of records or an object with a 'papers' list")
 
 
-def _walk_array(text: str, pos: int, decoder: json.JSONDecoder) -> Iterator[tuple[int, str, Any]]:
+def _walk_array(text: str, pos: int) -> Iterator[tuple[int, str, Any, str | None]]:
+    """Each element of the array at ``pos``, decoded again on its own so its problems are its own."""
     pos, line, counted_to = _skip_space(text, pos + 1), 1, 0
     while text[pos] != "]":
         line += text.count("\n", counted_to, pos)
         counted_to = pos
-        value, end = decoder.raw_decode(text, pos)
-        yield line, text[pos:end], value
+        strict = _StrictJSON()
+        value, end = strict.decoder.raw_decode(text, pos)
+        yield line, text[pos:end], value, _record_problem(text[pos:end], strict)
         pos = _skip_space(text, end)
         if text[pos] == ",":
             pos = _skip_space(text, pos + 1)
 
 
-def _member_position(text: str, pos: int, key: str, decoder: json.JSONDecoder) -> int:
+def _record_problem(record_text: str, strict: _StrictJSON) -> str | None:
+    too_deep = _nesting_problem(record_text, _MAX_DEPTH)
+    return too_deep[1] if too_deep else strict.problem
+
+
+def _member_position(text: str, pos: int, key: str) -> int:
+    decoder = _StrictJSON().decoder  # values before the key may hold huge integers too
     pos = _skip_space(text, pos + 1)
     while True:
         name, pos = decoder.raw_decode(text, pos)
@@ -505,7 +639,7 @@ def _scalar(record: dict[str, Any], key: str) -> str | None:
     value = record.get(key)
     if isinstance(value, bool) or value is None or isinstance(value, list | dict):
         return None
-    text = str(value).strip()
+    text = replace_lone_surrogates(str(value)).strip()
     return text or None
 
 
@@ -536,9 +670,9 @@ def _authors(record: dict[str, Any]) -> list[str]:
 
 def _categories(value: Any) -> list[str]:
     if isinstance(value, list):
-        items = [str(v) for v in value]
+        items = [replace_lone_surrogates(str(v)) for v in value]
     elif isinstance(value, str):
-        items = re.split(r"[\s,;]+", value)
+        items = re.split(r"[\s,;]+", replace_lone_surrogates(value))
     else:
         return []
     return list(dict.fromkeys(item.strip() for item in items if item.strip()))

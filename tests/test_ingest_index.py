@@ -192,3 +192,26 @@ def test_two_arxiv_papers_with_one_title_stay_two(tmp_path, embedder, sparse):
         assert sorted(engine.index.paper_hashes()) == ["arxiv:2401.00001", "arxiv:2401.00002"]
     finally:
         engine.close()
+
+
+def test_one_bad_file_never_loses_the_valid_records_of_the_same_run(tmp_path, embedder, sparse):
+    import os
+
+    from conftest import write_jsonl
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    write_jsonl(sources / "good.jsonl", [{"id": "2401.00003", "title": "A Valid Paper",
+                                          "abstract": "Its abstract survives the bad files beside it."}])
+    (sources / "nested.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    (sources / "dup.json").write_text('{"papers": [], "papers": []}', encoding="utf-8")
+    os.mkfifo(sources / "f.jsonl")
+    engine = _fresh_engine(tmp_path, embedder, sparse)
+    try:
+        report = engine.ingest([sources])
+        assert list(engine.index.paper_hashes()) == ["arxiv:2401.00003"]
+        assert report.papers_new == 1
+        assert sorted(e.split(":")[0].rsplit("/", 1)[1] for e in report.errors) == ["dup.json", "f.jsonl",
+                                                                                    "nested.json"]
+    finally:
+        engine.close()
