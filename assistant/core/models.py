@@ -5,7 +5,20 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, computed_field, field_validator
+
+from assistant.core.text import safe_url
+
+UNTRUSTED = "Plain text from an untrusted feed: render it as text, never as HTML or Markdown."
+
+
+class _Links(BaseModel):
+    """``url`` and ``code_url`` hold only absolute http(s) links: feeds are untrusted (no javascript:, data:)."""
+
+    @field_validator("url", "code_url", mode="before", check_fields=False)
+    @classmethod
+    def _http_only(cls, value: object) -> object:
+        return safe_url(value) if isinstance(value, str) else value
 
 
 class FeedSighting(BaseModel):
@@ -23,13 +36,13 @@ class FeedSighting(BaseModel):
         return self.date or self.feed
 
 
-class Paper(BaseModel):
+class Paper(_Links):
     """A paper as ingested: one per paper across all feeds it appeared in."""
 
     paper_id: str = Field(description="'arxiv:<id>' when known, else 't:<hash of the normalised title>'.")
-    title: str
-    abstract: str
-    url: str | None = None
+    title: str = Field(description=f"As the feed gives it. {UNTRUSTED}")
+    abstract: str = Field(description=f"As the feed gives it, LaTeX residue cleaned. {UNTRUSTED}")
+    url: str | None = Field(default=None, description="The paper's page: an absolute http(s) URL, else absent.")
     code_url: str | None = Field(default=None, description="First GitHub/code link found in the record.")
     authors: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
@@ -48,7 +61,9 @@ class Paper(BaseModel):
         parts = [self.title, self.abstract, self.url or "", self.code_url or "", "|".join(self.authors),
                  "|".join(self.categories), self.published or "",
                  "|".join(f"{s.feed}@{s.date}" for s in self.sightings)]
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+        # "surrogatepass": a lone surrogate that slipped past the parsers must not make hashing raise;
+        # valid text encodes exactly as before, so stored hashes stay the same.
+        return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class Chunk(BaseModel):
@@ -60,13 +75,13 @@ class Chunk(BaseModel):
     embed_text: str
 
 
-class Hit(BaseModel):
+class Hit(_Links):
     """A paper found for a query: its best chunk and the scores along the way."""
 
     paper_id: str
-    title: str
+    title: str = Field(description=UNTRUSTED)
     score: float = Field(description="Final score after rerank (fused score when no reranker).")
-    snippet: str = Field(description="The best-matching chunk text.")
+    snippet: str = Field(description=f"The best-matching chunk text. {UNTRUSTED}")
     feeds: list[str] = Field(default_factory=list)
     url: str | None = None
     code_url: str | None = None
@@ -75,16 +90,16 @@ class Hit(BaseModel):
     fused_score: float | None = None
 
 
-class Citation(BaseModel):
+class Citation(_Links):
     """A numbered source the answer cites, verified to be among the retrieved papers."""
 
     n: int
     paper_id: str
-    title: str
+    title: str = Field(description=UNTRUSTED)
     url: str | None = None
     code_url: str | None = None
     feeds: list[str] = Field(default_factory=list)
-    snippet: str = ""
+    snippet: str = Field(default="", description=f"The passage the answer rests on. {UNTRUSTED}")
 
 
 class Turn(BaseModel):
@@ -97,7 +112,8 @@ class Turn(BaseModel):
 class Answer(BaseModel):
     """The assistant's reply, as the CLI `ask --json` and the API return it."""
 
-    answer: str
+    answer: str = Field(description="Plain text with [n] markers; written by a model from untrusted abstracts: "
+                                    "render it as text, never as HTML (Markdown images and links are not ours).")
     citations: list[Citation] = Field(default_factory=list)
     abstained: bool = False
     model: str
