@@ -500,7 +500,7 @@ def test_blocks_render_markdown_sources_and_abstentions_for_slack():
     answer = Answer(answer="**GPTQ** is *fast* & small [1].\n- one\n[repo](https://x.org/a)", citations=[citation],
                     model="m")
     blocks = slack_blocks.answer_blocks(answer, "a1")
-    assert blocks[0]["text"]["text"] == "*GPTQ* is _fast_ &amp; small [1].\n• one\n<https://x.org/a|repo>"
+    assert blocks[0]["text"]["text"] == "*GPTQ* is _fast_ &amp; small [1].\n• one\n<https://x.org/a|repo (x.org)>"
     assert blocks[1]["elements"][0]["text"] == ("[1] <https://arxiv.org/abs/2210.17323|GPTQ: A¦B> — Mar 13, Mar 14 — "
                                                 "<https://github.com/IST-DASLab/gptq|code>")
     hit = Hit(paper_id="p", title="Onion <soups>", score=0.1, snippet="s", url="https://u")

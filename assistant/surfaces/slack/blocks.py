@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from assistant.core.errors import AssistantError
 from assistant.core.models import Answer, Turn
+from assistant.core.text import safe_url, url_host
 
 PLACEHOLDER = "Searching the papers…"
 SORRY = "Sorry, I couldn't answer that: {reason}"
@@ -42,7 +43,9 @@ def to_mrkdwn(markdown: str) -> str:
     text = re.sub(r"\*\*(?!\s)(.+?)(?<!\s)\*\*", r"*\1*", text)
     text = re.sub(r"__(?!\s)(.+?)(?<!\s)__", r"*\1*", text)
     text = re.sub(r"~~(.+?)~~", r"~\1~", text)
-    return re.sub(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)", lambda m: f"<{m[2]}|{_label(m[1])}>", text)
+    # Links keep their host in view: the model's label could otherwise disguise where a click leads.
+    return re.sub(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)", lambda m: f"<{m[2]}|{_label(m[1])} ({url_host(m[2])})>",
+                  text)
 
 
 def _label(text: str) -> str:
@@ -50,8 +53,10 @@ def _label(text: str) -> str:
 
 
 def _link(url: str | None, label: str) -> str:
+    """A Slack link for an http(s) URL (label escaped); the bare label for anything else."""
     label = _label(escape(label))
-    return f"<{url}|{label}>" if url else label
+    checked = safe_url(url)
+    return f"<{checked}|{label}>" if checked else label
 
 
 def _split(text: str, limit: int = SECTION_CHARS) -> list[str]:

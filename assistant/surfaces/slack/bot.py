@@ -158,7 +158,8 @@ class SlackBot:
             posted = await client.chat_postMessage(
                 channel=channel,  # the text is what the thread's history reads back, so it carries the answer
                 text=f"<@{record.user}> asked: {escape(record.question)}\n\n{to_mrkdwn(record.answer.answer)}",
-                blocks=answer_blocks(record.answer, record.id, asked=(record.user, record.question)))
+                blocks=answer_blocks(record.answer, record.id, asked=(record.user, record.question)),
+                unfurl_links=False, unfurl_media=False)  # links in abstracts are not fetched on anyone's behalf
         except SlackApiError as exc:
             await respond(response_type="ephemeral", replace_original=False,
                           text=f"Sorry, I couldn't share that ({exc.response.get('error')}); "

@@ -12,7 +12,7 @@ from assistant.answer.retrieve import search_filter_from
 from assistant.core.errors import AssistantError
 from assistant.core.models import Answer, Turn
 from assistant.surfaces import access
-from assistant.surfaces.web import views
+from assistant.surfaces.web import safe, views
 from assistant.surfaces.web.datalayer import build_data_layer
 from assistant.surfaces.web.runtime import current
 
@@ -99,19 +99,19 @@ async def on_message(message: cl.Message):
 
 async def stream_answer(reply: cl.Message, question: str, history: list[Turn], options: views.ChatOptions,
                         search_filter) -> Answer:
+    raw = ""
     async for item in runtime.service.answer_stream(question, history, options.k, search_filter, options.model):
         if isinstance(item, Answer):
             return item
-        await reply.stream_token(item)
+        raw += item  # re-rendered whole each time, so no image or link of the model's ever shows half-made
+        await reply.stream_token(safe.inert_answer(raw), is_sequence=True)
     raise AssistantError("the answer ended without a result")
 
 
 async def send_answer(reply: cl.Message, answer: Answer) -> None:
     """Replace the streamed text by the verified one and attach one side panel per cited paper."""
-    if answer.abstained:
-        reply.content = answer.answer + views.you_may_mean(answer.hits)
-    else:
-        reply.content = answer.answer
+    reply.content = views.answer_markdown(answer)
+    if not answer.abstained:
         papers = await asyncio.gather(*(runtime.service.paper(c.paper_id) for c in answer.citations))
         reply.elements = [cl.Text(name=f"[{c.n}]", content=views.citation_panel(c, paper), display="side")
                           for c, paper in zip(answer.citations, papers, strict=True)]

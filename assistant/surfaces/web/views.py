@@ -11,13 +11,15 @@ from typing import Any
 
 from assistant.core.errors import AssistantError, IndexUnavailable, InvalidQuery
 from assistant.core.models import Answer, Citation, CollectionSummary, Hit, Paper, Turn
+from assistant.surfaces.web.safe import inert_answer, link, literal
 
+_MARKUP = re.compile(r"[<>\[\]()!`*_\\|]")
 EMPTY_INDEX = ("The collection is empty. Stop the server, run `assistant ingest data/feeds` (or your own feeds), "
                "then start `assistant serve` again.")
 
 
 def render_welcome(template: str, summary: CollectionSummary) -> str:
-    feeds = ", ".join(f"{label} ({n})" for label, n in summary.feeds.items()) or "none yet"
+    feeds = ", ".join(f"{literal(label)} ({n})" for label, n in summary.feeds.items()) or "none yet"
     values = {"papers": summary.papers, "with_code": summary.with_code, "feed_count": len(summary.feeds),
               "feeds": feeds}
     text = template
@@ -30,7 +32,8 @@ def render_welcome(template: str, summary: CollectionSummary) -> str:
 
 def starter_questions(titles: list[str], count: int = 4) -> list[tuple[str, str]]:
     """Example questions from papers spread across the collection: (button label, question)."""
-    described = [t for t in titles if ":" in t and len(t.split(":", 1)[1].split()) >= 4]
+    # Titles come from the feeds: ones with Markdown or HTML syntax are not turned into clickable questions.
+    described = [t for t in titles if ":" in t and len(t.split(":", 1)[1].split()) >= 4 and not _MARKUP.search(t)]
     if not described:
         return []
     step = max(1, len(described) // count)
@@ -43,17 +46,20 @@ def starter_questions(titles: list[str], count: int = 4) -> list[tuple[str, str]
 
 
 def citation_panel(citation: Citation, paper: Paper | None) -> str:
-    """The side panel of one cited paper: title, supporting passage, feeds, links, full abstract."""
-    lines = [f"### {citation.title}", ""]
+    """The side panel of one cited paper: title, supporting passage, feeds, links, full abstract.
+
+    Everything from the feeds is shown literally (`safe.literal`); links are http(s) only, their URL as text.
+    """
+    lines = [f"### {literal(citation.title)}", ""]
     if citation.feeds:
-        lines.append(f"**Feeds:** {', '.join(citation.feeds)}")
-    if citation.code_url:
-        lines.append(f"**Code:** [{citation.code_url}]({citation.code_url})")
-    if citation.url:
-        lines.append(f"**Paper:** [{citation.url}]({citation.url})")
-    lines += ["", "**Supporting passage**", "", "> " + citation.snippet.replace("\n", "\n> ")]
+        lines.append(f"**Feeds:** {literal(', '.join(citation.feeds))}")
+    if code := link(citation.code_url):
+        lines.append(f"**Code:** {code}")
+    if paper_link := link(citation.url):
+        lines.append(f"**Paper:** {paper_link}")
+    lines += ["", "**Supporting passage**", "", "> " + literal(citation.snippet).replace("\n", "\n> ")]
     if paper and _squash(paper.abstract) != _squash(citation.snippet):
-        lines += ["", "**Abstract**", "", paper.abstract]
+        lines += ["", "**Abstract**", "", literal(paper.abstract)]
     return "\n".join(lines)
 
 
@@ -62,14 +68,16 @@ def you_may_mean(hits: list[Hit], limit: int = 3) -> str:
     if not hits:
         return ""
     return "\n\nYou may mean (not cited, the match is weak):\n" + "\n".join(
-        f"- *{h.title}*" + (f" ({', '.join(h.feeds)})" if h.feeds else "") for h in hits[:limit])
+        f"- *{literal(h.title)}*" + (f" ({literal(', '.join(h.feeds))})" if h.feeds else "") for h in hits[:limit])
 
 
 def describe_trace(answer: Answer) -> str:
     """What happened: the standalone query, the papers with their scores, and each stage's time."""
-    lines = [f"**Search query:** {answer.query}", "", "| # | paper | score | cosine | BM25 |", "|---|---|---|---|---|"]
+    lines = [f"**Search query:** {literal(answer.query)}", "", "| # | paper | score | cosine | BM25 |",
+             "|---|---|---|---|---|"]
     for rank, hit in enumerate(answer.hits, 1):
-        lines.append(f"| {rank} | {hit.title} | {hit.score:.4f} | {_num(hit.dense_score)} | {_num(hit.sparse_score)} |")
+        lines.append(f"| {rank} | {literal(hit.title)} | {hit.score:.4f} | {_num(hit.dense_score)} "
+                     f"| {_num(hit.sparse_score)} |")
     timings = ", ".join(f"{stage} {ms / 1000:.2f} s" if ms >= 1000 else f"{stage} {ms:.0f} ms"
                         for stage, ms in answer.timings_ms.items())
     lines += ["", f"**Model:** {answer.model}" + (" (abstained)" if answer.abstained else ""), f"**Time:** {timings}"]
@@ -118,3 +126,9 @@ def _squash(text: str) -> str:
 
 def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The message shown for an answer: the verified text made inert, plus the nearest papers after an abstention."""
+    text = inert_answer(answer.answer)
+    return text + you_may_mean(answer.hits) if answer.abstained else text
