@@ -41,3 +41,12 @@ def verify_citations(text: str, sources: list[Hit]) -> tuple[str, list[Citation]
     cleaned = MARKER.sub(replace, text)
     cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned).strip()
     return cleaned, list(cited.values()), removed
+
+
+def unusable_reply(text: str, sources: list[Hit]) -> str | None:
+    """Why a finished model reply cannot be shown as an answer (empty, or citing none of the sources), else None."""
+    if not text.strip():
+        return "the model returned an empty reply"
+    if not verify_citations(text, sources)[1]:
+        return "the model's reply cited none of the sources"
+    return None

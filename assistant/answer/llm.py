@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from assistant.core.errors import LLMError
+from assistant.core.errors import LLMError, first_line
 from assistant.core.offline import apply_offline_defaults
 from assistant.core.settings import LLMSettings
 
@@ -20,9 +24,11 @@ class ChatModel:
 
     def __init__(self, settings: LLMSettings, extra: dict[str, Any] | None = None) -> None:
         apply_offline_defaults()  # before LiteLLM is imported: it fetches a price table otherwise
+        import litellm
         from llama_index.llms.litellm import LiteLLM
 
-        self.name = settings.model
+        litellm.suppress_debug_info = True  # its "Give Feedback / Get Help" banner went to stdout (breaking --json)
+        self.name, self.timeout = settings.model, settings.timeout
         if settings.model.startswith("local/"):
             from assistant.answer.local import register_local_llm
 
@@ -38,19 +44,71 @@ class ChatModel:
                             max_retries=settings.num_retries, additional_kwargs=kwargs)
 
     def stream(self, system: str, user: str, **overrides: Any) -> Iterator[str]:
-        """Yield text deltas; any provider error becomes an LLMError. ``overrides`` go to this call only."""
+        """Yield text deltas; any failure becomes an LLMError. ``overrides`` go to this call only.
+
+        One deadline (``timeout`` seconds) bounds the whole reply, retries and fallbacks included: the
+        provider runs in a worker thread and a hung endpoint is abandoned when time is up. A stream that
+        ends without the model's finish signal was cut, and is an error too, never a short answer.
+        """
         from llama_index.core.llms import ChatMessage
 
         messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
+        deadline, items, stop = time.monotonic() + self.timeout, queue.SimpleQueue(), threading.Event()
+
+        def pump() -> None:
+            finished = False
+            try:
+                for chunk in self._llm.stream_chat(messages, **overrides):
+                    if stop.is_set():
+                        return
+                    finished = finished or _finish_reason(chunk.raw) is not None
+                    if chunk.delta:
+                        items.put(chunk.delta)
+                items.put(_End(finished))
+            except Exception as exc:  # a missing local model, too: the caller falls back to cited papers
+                items.put(exc)
+
+        threading.Thread(target=pump, name="llm-stream", daemon=True).start()
         try:
-            for chunk in self._llm.stream_chat(messages, **overrides):
-                if chunk.delta:
-                    yield chunk.delta
-        except Exception as exc:  # a missing local model, too: the caller falls back to cited papers
-            raise LLMError(f"{self.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+            while True:
+                item = self._next(items, deadline)
+                if isinstance(item, _End):
+                    if not item.finished:
+                        raise LLMError(f"{self.name}: the reply stream ended before the model finished")
+                    return
+                if isinstance(item, Exception):
+                    raise LLMError(f"{self.name}: {first_line(item)}") from item
+                yield item
+        finally:
+            stop.set()  # the worker stops at its next chunk; a local model stops generating
+
+    def _next(self, items: queue.SimpleQueue, deadline: float) -> Any:
+        """The provider's next item, or an LLMError once the deadline has passed (even while items keep coming:
+        a retried stream re-sends its first deltas)."""
+        remaining = deadline - time.monotonic()
+        try:
+            if remaining <= 0:
+                raise queue.Empty
+            return items.get(timeout=remaining)
+        except queue.Empty:
+            raise LLMError(f"{self.name}: no complete reply within the {self.timeout:g} s timeout") from None
 
     def complete(self, system: str, user: str) -> str:
         return "".join(self.stream(system, user))
+
+
+@dataclass
+class _End:
+    finished: bool  # the provider sent a finish_reason (stop, length, ...)
+
+
+def _finish_reason(raw: Any) -> str | None:
+    """The finish_reason of a streamed LiteLLM chunk (an object or a dict), None while the reply goes on."""
+    try:
+        choice = raw["choices"][0] if isinstance(raw, dict) else raw.choices[0]
+        return choice["finish_reason"] if isinstance(choice, dict) else choice.finish_reason
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
 
 
 def build_chat_model(settings: LLMSettings, extra: dict[str, Any] | None = None) -> ChatModel | None:

@@ -7,6 +7,7 @@ traceback written to the error log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -154,16 +155,18 @@ def ask(question: str, as_json: JsonOpt = False, k: KOpt = None, since: SinceOpt
         from assistant.core.models import Answer
 
         turns, search_filter = _history(history), _filter(since, until, has_code)
-        engine = _engine(question)
-        try:
-            answer = None
-            for item in engine.answer_stream(question, turns, k, search_filter):
-                if isinstance(item, Answer):
-                    answer = item
-                elif not as_json:
-                    typer.echo(item, nl=False)
-        finally:
-            engine.close()
+        # With --json, stdout carries the one JSON object: anything a library prints goes to stderr instead.
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            engine = _engine(question)
+            try:
+                answer = None
+                for item in engine.answer_stream(question, turns, k, search_filter):
+                    if isinstance(item, Answer):
+                        answer = item
+                    elif not as_json:
+                        typer.echo(item, nl=False)
+            finally:
+                engine.close()
         if as_json:
             typer.echo(answer.model_dump_json(include={"answer", "citations", "abstained", "model", "timings_ms",
                                                       "query", "removed_citations", "generation_failed"}))
