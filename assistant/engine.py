@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.answer.citations import verify_citations
+from assistant.answer.abstain import missing_names, names_in
+from assistant.answer.citations import unusable_reply, verify_citations
 from assistant.answer.context import (
-    ABSTAIN_TEXT,
     GENERATION_FAILED_NOTE,
+    abstention_text,
     assemble_context,
     count_tokens,
     extractive_answer,
@@ -115,7 +116,20 @@ class Assistant:
             head = found.hits[: self.settings.rerank.candidates]
             reranked = self.reranker.rerank(query, head) + found.hits[len(head):]
         found.hits = reranked[:k]
+        if found.relevant:
+            with timer.stage("names"):
+                found.missing = self._missing_names(query, found.hits)
+            found.relevant = not found.missing
         return found
+
+    def _missing_names(self, query: str, hits: list[Hit]) -> list[str]:
+        """Names in the query that the found papers lack (see answer/abstain.py); whole abstracts are read."""
+        if not names_in(query):
+            return []
+        papers = [self.paper(hit.paper_id) for hit in hits]
+        texts = [f"{hit.title}\n{paper.abstract if paper else hit.snippet}" for hit, paper in zip(hits, papers,
+                                                                                              strict=True)]
+        return missing_names(query, [hit.title for hit in hits], texts)
 
     def paper(self, paper_id: str) -> Paper | None:
         """The stored record of one paper (None when the id is unknown)."""
@@ -188,8 +202,9 @@ class Assistant:
         base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits}
         if not found.relevant:
             timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
-            yield ABSTAIN_TEXT
-            yield Answer(answer=ABSTAIN_TEXT, abstained=True, timings_ms=timer.timings_ms, **base)
+            text = abstention_text(found.missing, found.hits)
+            yield text
+            yield Answer(answer=text, abstained=True, timings_ms=timer.timings_ms, **base)
             return
         context = assemble_context(found.hits, self.settings.llm.context_tokens, self.settings.ingest.tokenizer)
         query_terms = set(self.sparse.embed_query(query).indices)
@@ -210,17 +225,14 @@ class Assistant:
                         yield delta
             except LLMError as exc:
                 failed = str(exc)
+            tokens["completion"] = count_tokens(text, encoding)
+            failed = failed or unusable_reply(text, context.sources)
+            if failed:  # never dressed as an answer: the cited extractive one, with the reason
                 fallback = (GENERATION_FAILED_NOTE.format(reason=failed) + "\n\n"
                             + extractive_answer(query_terms, context.sources, self.sparse))
                 yield ("\n\n" if text else "") + fallback
                 text = fallback
-            tokens["completion"] = count_tokens(text, encoding)
         cleaned, citations, removed = verify_citations(text, context.sources)
-        if not citations and not failed:
-            # The model answered without markers: point the reader at what it was given, never at more.
-            consulted = range(1, min(3, len(context.sources)) + 1)
-            cleaned += "\n\nSources consulted: " + " ".join(f"[{n}]" for n in consulted)
-            cleaned, citations, _ = verify_citations(cleaned, context.sources)
         timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
         yield Answer(answer=cleaned, citations=citations, removed_citations=removed,
                      generation_failed=failed is not None, tokens=tokens, timings_ms=timer.timings_ms, **base)

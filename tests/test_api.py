@@ -197,7 +197,7 @@ def test_ask_follow_up_with_history_and_a_per_request_model(api):
 def test_off_topic_question_abstains_without_citations(api):
     with api.client() as http:
         body = http.post("/v1/ask", json={"question": OFF_TOPIC}).json()
-    assert body["abstained"] and body["citations"] == [] and body["answer"] == ABSTAIN_TEXT
+    assert body["abstained"] and body["citations"] == [] and body["answer"].startswith(ABSTAIN_TEXT)
 
 
 @pytest.mark.parametrize("payload, field", [
@@ -306,7 +306,7 @@ def test_chat_off_topic_question_abstains_without_sources(api, stream):
             text, extra = "".join(c.choices[0].delta.content or "" for c in chunks), chunks[-1].model_extra
         else:
             text, extra = reply.choices[0].message.content, reply.model_extra
-    assert text == ABSTAIN_TEXT and "Sources:" not in text
+    assert text.startswith(ABSTAIN_TEXT) and "Sources:" not in text
     assert extra["abstained"] is True and extra["citations"] == []
 
 

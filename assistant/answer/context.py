@@ -15,6 +15,19 @@ GENERATION_FAILED_NOTE = "Note: the language model failed ({reason}), so here ar
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 
 
+def abstention_text(missing: list[str], nearest: list[Hit], limit: int = 3) -> str:
+    """The honest "not covered" answer: why, and the nearest papers offered without citation markers."""
+    if missing:
+        names = ", ".join(missing)
+        text = f"The collection doesn't cover this: none of the papers found is about {names}."
+    else:
+        text = ABSTAIN_TEXT
+    if nearest:
+        text += "\n\nYou may mean (not cited, the match is weak):\n" + "\n".join(
+            f"- {hit.title}" + (f" ({', '.join(hit.feeds)})" if hit.feeds else "") for hit in nearest[:limit])
+    return text
+
+
 def count_tokens(text: str, encoding: str = "cl100k_base") -> int:
     return len(_encoding(encoding).encode(text))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from assistant.core.dates import parse_feed_date
 from assistant.core.errors import InvalidQuery
@@ -21,6 +21,7 @@ class Retrieval:
     relevant: bool
     best_dense: float
     coverage: float
+    missing: list[str] = field(default_factory=list)  # names the question relies on that no found paper has
 
 
 def retrieve_hits(query: str, *, index: PaperIndex, embedder: Embedder, sparse: SparseEncoder,

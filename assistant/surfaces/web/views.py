@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.core.errors import AssistantError, IndexUnavailable, InvalidQuery
-from assistant.core.models import Answer, Citation, CollectionSummary, Hit, Paper, Turn
+from assistant.core.models import Answer, Citation, CollectionSummary, Paper, Turn
 from assistant.surfaces.web.safe import inert_answer, link, literal
 
 _MARKUP = re.compile(r"[<>\[\]()!`*_\\|]")
@@ -61,14 +61,6 @@ def citation_panel(citation: Citation, paper: Paper | None) -> str:
     if paper and _squash(paper.abstract) != _squash(citation.snippet):
         lines += ["", "**Abstract**", "", literal(paper.abstract)]
     return "\n".join(lines)
-
-
-def you_may_mean(hits: list[Hit], limit: int = 3) -> str:
-    """Nearest papers after an abstention, offered without citation markers."""
-    if not hits:
-        return ""
-    return "\n\nYou may mean (not cited, the match is weak):\n" + "\n".join(
-        f"- *{literal(h.title)}*" + (f" ({literal(', '.join(h.feeds))})" if h.feeds else "") for h in hits[:limit])
 
 
 def describe_trace(answer: Answer) -> str:
@@ -129,6 +121,5 @@ def _num(value: float | None) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The message shown for an answer: the verified text made inert, plus the nearest papers after an abstention."""
-    text = inert_answer(answer.answer)
-    return text + you_may_mean(answer.hits) if answer.abstained else text
+    """The message shown for an answer: the verified text (after an abstention, with the nearest papers) made inert."""
+    return inert_answer(answer.answer)

@@ -1,0 +1,84 @@
+"""Near misses: a question about a named paper, model or dataset that none of the retrieved papers is about.
+
+Retrieval always finds *something* close to "the original ResNet paper" in a collection of newer papers
+that build on it, and the model then answers about the wrong paper with a citation. So the names a
+question relies on are checked against the papers found: a name it treats as a paper of its own ("the
+original X", "the X paper", a quoted Title Case title) must be in a found title; and when every other name
+it uses (CamelCase, short acronyms, capitals with digits: ERA5, WMT14, GPT-4) is absent from every found
+title and abstract, the papers found are about something else. Rules only, no model; measured on the dev
+set (README) for false abstentions.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Names so common in this field that a question may use them for the topic, not for one paper.
+GENERIC = {
+    "ai", "llm", "llms", "vlm", "vlms", "mllm", "mllms", "lmm", "lmms", "nlp", "gpu", "gpus", "cpu", "cpus", "tpu",
+    "3d", "2d", "4d", "rl", "ml", "dl", "api", "apis", "sota", "qa", "vqa", "cnn", "cnns", "rnn", "rnns", "gan",
+    "gans", "moe", "kv", "rag", "cot", "ocr", "asr", "tts", "url", "pdf", "github", "arxiv", "english", "us", "uk",
+}
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]|[A-Za-z0-9]")
+_SUBJECT = re.compile(r"\boriginal\s+([A-Z][\w\-.]*)|\b([A-Z][\w\-.]*[A-Z0-9][\w\-.]*)\s+paper\b")
+_QUOTED = re.compile(r"(?:^|(?<=\s))[\"“'‘]([A-Za-z][^\"”’']{5,}?\s[^\"”’']+?)[\"”’']")
+_SMALL_WORDS = {"a", "an", "and", "as", "at", "by", "for", "from", "in", "is", "of", "on", "or", "the", "to", "with"}
+# "PPO-style", "DiT-based", "LLM-powered": a name used to describe something else, not asked about.
+_DESCRIPTIVE = re.compile(r"-(?:style|based|like|powered|driven|guided|generated|manipulated|aware|free|only|"
+                          r"level|scale|sized|specific|friendly|compatible|native|centric|inspired)$", re.I)
+
+
+def missing_names(question: str, titles: list[str], texts: list[str]) -> list[str]:
+    """Names the question relies on that the found papers lack (titles: theirs; texts: title + abstract each)."""
+    found_titles = [_squash(t) for t in titles]
+    found_texts = [_squash(t) for t in texts]
+    missing = [s for s in _subjects(question) if not _in_any(s, found_titles)]
+    names = [n for n in _names(question) if n not in missing]
+    if names and not any(_in_any(n, found_texts) for n in names):
+        missing += names
+    return missing
+
+
+def names_in(question: str) -> bool:
+    """Whether the question names anything to check (most do not: then no abstract is read)."""
+    return bool(_subjects(question) or _names(question))
+
+
+def _subjects(question: str) -> list[str]:
+    subjects = [m[1] or m[2] for m in _SUBJECT.finditer(question)]
+    subjects += [m[1] for m in _QUOTED.finditer(question) if _title_case(m[1])]
+    return [s.strip(".-") for s in subjects if _squash(s) not in GENERIC]
+
+
+def _title_case(text: str) -> bool:
+    """'Attention Is All You Need' is a title; 'birds can fly' or 'Smith et al., 2031' is not."""
+    words = text.split()
+    return len(words) >= 3 and all(w[0].isupper() or w.lower() in _SMALL_WORDS for w in words)
+
+
+def _names(question: str) -> list[str]:
+    names = []
+    # Names in parentheses are examples ("3D assets (meshes, point clouds, SDFs)"), not what is asked about.
+    for token in _TOKEN.findall(re.sub(r"\([^()]*\)", " ", question)):
+        word = token.removesuffix("'s")
+        if _DESCRIPTIVE.search(word) or (word.isupper() and word.isalpha() and len(word) > 5):
+            continue  # a description, or a shouted word (SYSTEM OVERRIDE) rather than an acronym
+        # ResNet, GPTQ, BLEU: a capital inside one hyphen-free part ("English-German" is two plain words).
+        inner_capital = any(c.isupper() for part in word.split("-") for c in part[1:])
+        # GPT-4, T5, ERA5, WMT14, YOLOv8; not "top-5", "152-layer", "fp16" or "17x", which describe, not name.
+        letters_and_digits = (word[0].isalpha() and any(c.isupper() for c in word)
+                              and any(c.isdigit() for c in word))
+        if (inner_capital or letters_and_digits) and len(word) >= 2 and _squash(word) not in GENERIC:
+            names.append(word)
+    return list(dict.fromkeys(names))
+
+
+def _in_any(name: str, squashed_texts: list[str]) -> bool:
+    key = _squash(name)
+    keys = {key, key.removesuffix("s")} if len(key) > 3 else {key}
+    return any(k in text for k in keys for text in squashed_texts)
+
+
+def _squash(text: str) -> str:
+    """Lower case letters and digits only: 'LLaMA-2' and 'Llama 2' compare equal."""
+    return re.sub(r"[^a-z0-9]", "", text.casefold())
