@@ -61,3 +61,13 @@ def test_slack_blocks_escape_html_and_keep_hosts_in_view():
     text = str(answer_blocks(answer, "a1"))
     assert "<script" not in text and "<img" not in text and "<!channel>" not in text and "<javascript" not in text
     assert to_mrkdwn("see [docs](http://evil.example/x)") == "see <http://evil.example/x|docs (evil.example)>"
+
+
+def test_starters_ask_about_the_collections_most_common_topics():
+    titles = ["Latent Diffusion for Video", "Scaling Latent Diffusion Models", "Latent Diffusion Distillation",
+              "Time Series Forecasting with LLMs", "Time Series Foundation Models", "A Time Series Benchmark",
+              "Generative Pre-trained Transformers", "Generative Pre-trained Agents", "Generative Pre-trained Art",
+              "![x](http://198.51.100.7/a.png) Latent Diffusion"]
+    assert views.starter_questions(titles) == [
+        ("Latent diffusion", "Which papers in the collection work on latent diffusion?"),
+        ("Time series", "Which papers in the collection work on time series?")]

@@ -170,3 +170,20 @@ def test_follow_up_uses_the_conversation(server, browser):
     page.locator("[id='step-Search and answer']").last.click()
     trace = page.locator(".step").filter(has_text="Search query").last.inner_text(timeout=10_000)
     assert "quantize" in trace and "How long does it take them?" in trace  # searched with the first question
+
+
+def test_the_page_is_ours_name_logo_collection_and_topic_starters(server, browser):
+    page = open_page(browser, server.url, [])
+    starters = page.locator("#starters button").all_inner_texts()
+    with urllib.request.urlopen(f"{server.url}/logo?theme=light", timeout=10) as logo:
+        svg = logo.read().decode()
+    with urllib.request.urlopen(f"{server.url}/favicon", timeout=10) as favicon:
+        icon_type = favicon.headers["Content-Type"]
+    assert "Paper assistant" in svg and icon_type.startswith("image/svg")
+    assert page.title() == "Paper assistant"
+    line = page.locator("#collection-line").inner_text(timeout=10_000)
+    assert line.startswith("Paper assistant: cited answers from") and "1 feed (Mar 13)" in line, line
+    assert len(starters) >= 2 and all(len(label.split()) >= 2 for label in starters), starters
+    page.locator("#starters button").first.click()  # a starter is a real question about a collection topic
+    question = page.locator(".step[data-step-type='user_message']").first.inner_text(timeout=30_000)
+    assert question.startswith("Which papers in the collection work on")

@@ -41,6 +41,7 @@ description = "Cited answers from a collection of paper abstracts."
 cot = "full"
 confirm_new_chat = false
 custom_js = "/public/citations.js"
+custom_meta_image_url = "/logo?theme=light"
 custom_build = "offline_build"
 
 [meta]
@@ -60,7 +61,8 @@ def prepare_app_root(settings: Settings) -> Path:
     version = metadata.version("chainlit")
     (root / ".chainlit" / "config.toml").write_text(CONFIG_TOML.format(version=version), encoding="utf-8")
     (root / "public").mkdir(exist_ok=True)
-    shutil.copy(Path(__file__).with_name("public") / "citations.js", root / "public" / "citations.js")
+    for asset in Path(__file__).with_name("public").iterdir():  # citations.js, our logos and favicon
+        shutil.copy(asset, root / "public" / asset.name)
     _offline_frontend(root / "offline_build", version)
     return root
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.core.models import CollectionSummary
 from assistant.core.settings import Settings
 from assistant.engine import AsyncAssistant
-from assistant.surfaces.web.views import render_welcome, starter_questions
+from assistant.surfaces.web.views import collection_line, render_welcome, starter_questions
 
 
 @dataclass
@@ -35,6 +36,7 @@ def configure(settings: Settings, service: AsyncAssistant, root: Path) -> Runtim
     template = (Path(__file__).resolve().parents[3] / "chainlit.md")  # the repository root
     text = template.read_text(encoding="utf-8") if template.is_file() else "# Paper assistant\n"
     (root / "chainlit.md").write_text(render_welcome(text, summary), encoding="utf-8")
+    (root / "public" / "collection.json").write_text(json.dumps({"line": collection_line(summary)}), encoding="utf-8")
     _current = Runtime(settings, service, root, summary, starter_questions(summary.titles))
     return _current
 

@@ -5,6 +5,7 @@ Kept free of Chainlit so the wording is unit-tested and the handlers in app.py s
 
 from __future__ import annotations
 
+import collections
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,11 @@ from assistant.core.errors import AssistantError, IndexUnavailable, InvalidQuery
 from assistant.core.models import Answer, Citation, CollectionSummary, Paper, Turn
 from assistant.surfaces.web.safe import inert_answer, link, literal
 
+_TOPIC_STOPWORDS = set(
+    "a an the of for and with in on to via from by at as is are be its their towards toward using based large "
+    "model models learning language data new efficient through into your you we our can do does how what when "
+    "not all one any more less beyond vs versus comprehensive survey study".split())
+_ADJECTIVE = ("ed", "ive", "al", "ic", "ous", "able")
 _MARKUP = re.compile(r"[<>\[\]()!`*_\\|]")
 EMPTY_INDEX = ("The collection is empty. Stop the server, run `assistant ingest data/feeds` (or your own feeds), "
                "then start `assistant serve` again.")
@@ -30,18 +36,45 @@ def render_welcome(template: str, summary: CollectionSummary) -> str:
     return text
 
 
+def collection_line(summary: CollectionSummary) -> str:
+    """The landing page's one line about the collection: papers, feeds and their dates, code links."""
+    if not summary.papers:
+        return "Paper assistant: the collection is empty. Run `assistant ingest` with your feeds first."
+    labels = list(summary.feeds)
+    span = f" ({labels[0]} – {labels[-1]})" if len(labels) > 1 else f" ({labels[0]})" if labels else ""
+    return (f"Paper assistant: cited answers from {summary.papers} paper abstracts in {len(labels)} "
+            f"feed{'s' if len(labels) != 1 else ''}{span}, {summary.with_code} with code.")
+
+
 def starter_questions(titles: list[str], count: int = 4) -> list[tuple[str, str]]:
-    """Example questions from papers spread across the collection: (button label, question)."""
-    # Titles come from the feeds: ones with Markdown or HTML syntax are not turned into clickable questions.
-    described = [t for t in titles if ":" in t and len(t.split(":", 1)[1].split()) >= 4 and not _MARKUP.search(t)]
-    if not described:
-        return []
-    step = max(1, len(described) // count)
+    """Questions about the collection's most common topics: (button label, question).
+
+    A topic is a two-word phrase that starts several titles' worth of papers ("latent diffusion", "time
+    series"); topics sharing a word with one already chosen are skipped, so the starters cover the collection.
+    """
+    counts, forms = collections.Counter(), {}
+    for title in titles:
+        if _MARKUP.search(title):  # titles come from the feeds: no markup in a clickable question
+            continue
+        words = re.findall(r"[a-z][a-z0-9\-]+", title.lower())
+        phrases = {}
+        for first, second in zip(words, words[1:], strict=False):
+            # A topic ends in a noun: "image generation", not "generative pre-trained".
+            if first not in _TOPIC_STOPWORDS and second not in _TOPIC_STOPWORDS and not second.endswith(_ADJECTIVE):
+                phrases[f"{first} {second.removesuffix('s')}"] = f"{first} {second}"
+        counts.update(phrases.keys())
+        for key, form in phrases.items():
+            forms.setdefault(key, collections.Counter())[form] += 1
+    chosen: list[str] = []
+    for key, papers in counts.most_common():
+        if papers < 2 or len(chosen) == count:
+            break
+        if not set(key.split()) & {w for c in chosen for w in c.split()}:
+            chosen.append(key)
     starters = []
-    for title in described[::step][:count]:
-        name, topic = (part.strip() for part in title.split(":", 1))
-        topic = topic[0].lower() + topic[1:] if not topic[:2].isupper() else topic
-        starters.append((name[:40], f"What does the collection say about {topic.rstrip('.')}?"))
+    for key in chosen:
+        topic = max(forms[key], key=lambda form: (form.endswith("s"), forms[key][form]))  # "vision transformers"
+        starters.append((topic[0].upper() + topic[1:], f"Which papers in the collection work on {topic}?"))
     return starters
 
 
