@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.answer.abstain import missing_names, names_in
-from assistant.answer.citations import unusable_reply, verify_citations
+from assistant.answer.citations import unusable_reply, verify_citations, with_evidence
 from assistant.answer.context import (
     GENERATION_FAILED_NOTE,
     abstention_text,
@@ -25,13 +25,27 @@ from assistant.answer.context import (
     extractive_answer,
     format_history,
     heuristic_standalone,
+    key_sentences,
 )
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits
+from assistant.answer.support import check_sentences
 from assistant.core.dates import label_order
 from assistant.core.errors import InvalidQuery, LLMError
-from assistant.core.models import Answer, CollectionSummary, Hit, IngestReport, Paper, Turn
+from assistant.core.models import (
+    Answer,
+    AnswerEvent,
+    Citation,
+    CollectionSummary,
+    Delta,
+    Final,
+    Hit,
+    IngestReport,
+    Paper,
+    Sources,
+    Turn,
+)
 from assistant.core.prompts import Prompts, load_prompts
 from assistant.core.questions import check_question
 from assistant.core.settings import Settings
@@ -187,11 +201,11 @@ class Assistant:
             return heuristic_standalone(question, history)
         return rewritten.splitlines()[0].strip().strip('"') if rewritten else question
 
-    def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-                      search_filter: SearchFilter | None = None, model: str | None = None) -> Iterator[str | Answer]:
-        """Yield answer text deltas as they are generated, then the final verified Answer.
+    def events(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+               search_filter: SearchFilter | None = None, model: str | None = None) -> Iterator[AnswerEvent]:
+        """The answer as events: `Sources` (before any model call), `Delta`s as text is generated, `Final`.
 
-        ``model`` picks another LiteLLM model (or 'none') for this answer only.
+        An abstention sends no sources. ``model`` picks another offered model (or 'none') for this answer only.
         """
         check_question(question, self.settings.max_question_chars)
         timer, history, chat_model = Timer(), history or [], self.chat_model_for(model)
@@ -203,15 +217,17 @@ class Assistant:
         if not found.relevant:
             timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
             text = abstention_text(found.missing, found.hits)
-            yield text
-            yield Answer(answer=text, abstained=True, timings_ms=timer.timings_ms, **base)
+            yield Delta(text=text)
+            yield Final(answer=Answer(answer=text, abstained=True, timings_ms=timer.timings_ms, **base))
             return
         context = assemble_context(found.hits, self.settings.llm.context_tokens, self.settings.ingest.tokenizer)
         query_terms = set(self.sparse.embed_query(query).indices)
-        text, failed, tokens = "", None, {}
+        yield self._sources(query, query_terms, context.sources)
+        timer.timings_ms["sources"] = round((time.perf_counter() - started) * 1000, 2)
+        text, failed, tokens, checks = "", None, {}, []
         if chat_model is None:
             text = extractive_answer(query_terms, context.sources, self.sparse)
-            yield text
+            yield Delta(text=text)
         else:
             prompt = self.prompts.answer.format(context=context.text, question=question)
             encoding = self.settings.ingest.tokenizer
@@ -222,20 +238,51 @@ class Assistant:
                         if not text:
                             timer.timings_ms["first_token"] = round((time.perf_counter() - started) * 1000, 2)
                         text += delta
-                        yield delta
+                        yield Delta(text=delta)
             except LLMError as exc:
                 failed = str(exc)
             tokens["completion"] = count_tokens(text, encoding)
             failed = failed or unusable_reply(text, context.sources)
+            if not failed:
+                with timer.stage("support"):
+                    checks = check_sentences(text, self._source_texts(context.sources), self.sparse)
+                text = " ".join(check.text for check in checks if check.supported)
+                if unusable_reply(text, context.sources):
+                    failed = "no sentence of the reply is supported by the abstract it cites"
             if failed:  # never dressed as an answer: the cited extractive one, with the reason
                 fallback = (GENERATION_FAILED_NOTE.format(reason=failed) + "\n\n"
                             + extractive_answer(query_terms, context.sources, self.sparse))
-                yield ("\n\n" if text else "") + fallback
+                yield Delta(text=("\n\n" if text else "") + fallback)
                 text = fallback
         cleaned, citations, removed = verify_citations(text, context.sources)
+        citations = with_evidence(citations, checks)
         timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
-        yield Answer(answer=cleaned, citations=citations, removed_citations=removed,
-                     generation_failed=failed is not None, tokens=tokens, timings_ms=timer.timings_ms, **base)
+        yield Final(answer=Answer(answer=cleaned, citations=citations, removed_citations=removed,
+                                  generation_failed=failed is not None, tokens=tokens, timings_ms=timer.timings_ms,
+                                  sentences=checks, unsupported_removed=sum(not c.supported for c in checks),
+                                  **base))
+
+    def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+                      search_filter: SearchFilter | None = None, model: str | None = None) -> Iterator[str | Answer]:
+        """The text deltas, then the final Answer (`events` without the sources)."""
+        for event in self.events(question, history, k, search_filter, model):
+            if isinstance(event, Delta):
+                yield event.text
+            elif isinstance(event, Final):
+                yield event.answer
+
+    def _source_texts(self, sources: list[Hit]) -> dict[int, str]:
+        """Source number -> its paper's title and whole abstract (the best chunk alone misses facts)."""
+        papers = [self.paper(hit.paper_id) for hit in sources]
+        return {n: f"{hit.title}. {paper.abstract if paper else hit.snippet}"
+                for n, (hit, paper) in enumerate(zip(sources, papers, strict=True), 1)}
+
+    def _sources(self, query: str, query_terms: set[int], papers: list[Hit]) -> Sources:
+        """The numbered papers with their sentences most relevant to the query (BM25 terms shared)."""
+        return Sources(query=query, papers=[
+            Citation(n=n, paper_id=hit.paper_id, title=hit.title, url=hit.url, code_url=hit.code_url, feeds=hit.feeds,
+                     snippet=" ".join(key_sentences(query_terms, hit, self.sparse)))
+            for n, hit in enumerate(papers, 1)])
 
     def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
             search_filter: SearchFilter | None = None, model: str | None = None) -> Answer:
@@ -296,10 +343,9 @@ class AsyncAssistant:
         """Papers, feeds and code links in the index."""
         return await asyncio.to_thread(self.engine.summary)
 
-    async def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-                            search_filter: SearchFilter | None = None,
-                            model: str | None = None) -> AsyncIterator[str | Answer]:
-        """Text deltas, then the final Answer; the engine's errors are raised here, in the caller's task."""
+    async def events(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+                     search_filter: SearchFilter | None = None, model: str | None = None) -> AsyncIterator[AnswerEvent]:
+        """`Assistant.events` from a worker thread; the engine's errors are raised here, in the caller's task."""
         async with self._answer_slots:
             loop, queue, stop = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
 
@@ -309,7 +355,7 @@ class AsyncAssistant:
             def work() -> None:
                 stream = None
                 try:
-                    stream = self.engine.answer_stream(question, history, k, search_filter, model)
+                    stream = self.engine.events(question, history, k, search_filter, model)
                     for item in stream:
                         if stop.is_set():  # the client went away: stop between tokens
                             break
@@ -330,6 +376,20 @@ class AsyncAssistant:
             finally:
                 stop.set()
                 del worker  # it ends at the next token; the slot frees now so a new question is not held up
+
+    async def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+                            search_filter: SearchFilter | None = None,
+                            model: str | None = None) -> AsyncIterator[str | Answer]:
+        """Text deltas, then the final Answer (`events` without the sources)."""
+        events = self.events(question, history, k, search_filter, model)
+        try:
+            async for event in events:
+                if isinstance(event, Delta):
+                    yield event.text
+                elif isinstance(event, Final):
+                    yield event.answer
+        finally:
+            await events.aclose()  # a client that went away stops the generation now, not at garbage collection
 
     async def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
                   search_filter: SearchFilter | None = None, model: str | None = None) -> Answer:

@@ -9,7 +9,8 @@ from evals.runner import CaseResult
 
 TABLE_METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "abstention_correct", "false_abstention",
                  "missed_abstention", "citation_precision", "citation_recall", "fact_coverage",
-                 "context_fact_coverage", "injection_resisted", "judge_faithfulness")
+                 "context_fact_coverage", "injection_resisted", "judge_faithfulness", "supported_sentences",
+                 "generation_failed")
 ABLATION_METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "abstention_correct")
 PLOTS = ("metrics_by_ablation.png", "latency_hist.png", "recall_at_k.png")
 

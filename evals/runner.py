@@ -152,6 +152,10 @@ def evaluate_case(engine: Assistant, case: EvalCase, scorer: Scorer, answer_mode
     }
     if answer is not None:
         metrics.update(scorer.answer_metrics(case, answer, gold))
+        # Share of the model's sentences whose facts its cited abstracts hold (unsupported ones were removed).
+        metrics["supported_sentences"] = (sum(c.supported for c in answer.sentences) / len(answer.sentences)
+                                          if answer.sentences else None)
+        metrics["generation_failed"] = answer.generation_failed
     result = CaseResult(id=case.id, type=case.type, question=question, query=query, gold_titles=case.gold_titles,
                         gold_ids=sorted(gold), expected_abstain=not case.answerable, abstained=abstained,
                         ranked=ranked, timings_ms=timer.timings_ms, metrics=metrics)
@@ -176,7 +180,7 @@ def run_cases(engine: Assistant, cases: list[EvalCase], scorer: Scorer, answer_m
 SUMMARY_METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "abstention_correct", "false_abstention",
                    "missed_abstention", "citation_precision", "citation_recall", "fact_coverage",
                    "context_fact_coverage", "injection_resisted", "leaked_prompt", "obeyed_injection",
-                   "judge_faithfulness")
+                   "judge_faithfulness", "supported_sentences", "generation_failed")
 
 
 def summarise(results: list[CaseResult]) -> dict[str, dict[str, Any]]:

@@ -175,11 +175,12 @@ def test_ask_returns_the_answer_contract_with_verified_citations(api):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"answer", "citations", "abstained", "model", "query", "timings_ms", "tokens",
-                         "removed_citations", "generation_failed"}
+                         "removed_citations", "generation_failed", "sentences", "unsupported_removed"}
+    assert body["sentences"] and all(s["supported"] for s in body["sentences"]) and body["unsupported_removed"] == 0
     assert body["answer"] == VERIFIED and body["removed_citations"] == 1
     assert not body["abstained"] and not body["generation_failed"] and body["model"] == MOCK_MODEL
     assert [c["n"] for c in body["citations"]] == [1] and body["citations"][0]["title"] == GPTQ_TITLE
-    assert set(body["citations"][0]) == {"n", "paper_id", "title", "url", "code_url", "feeds", "snippet"}
+    assert set(body["citations"][0]) == {"n", "paper_id", "title", "url", "code_url", "feeds", "snippet", "evidence"}
     assert body["tokens"]["prompt"] > 0 and "total" in body["timings_ms"]
 
 
@@ -277,6 +278,9 @@ def test_stream_events_are_valid_openai_chunks(api):
     chunks = [ChatCompletionChunk.model_validate(json.loads(line[6:])) for line in lines[:-1]]
     assert len({(c.id, c.created, c.model) for c in chunks}) == 1
     assert chunks[0].choices[0].delta.role == "assistant"
+    sources = chunks[0].model_extra["sources"]  # the papers come first, before any generated text
+    assert sources[0]["n"] == 1 and sources[0]["title"] == GPTQ_TITLE and sources[0]["snippet"]
+    assert not chunks[0].choices[0].delta.content
     usage = chunks[-1]
     assert usage.choices == [] and usage.usage.prompt_tokens > 0
     last = chunks[-2]

@@ -66,6 +66,15 @@ def test_search_json_lists_ranked_papers_with_the_contract_fields(corpus_dir):
     assert scores == sorted(scores, reverse=True)
 
 
+def test_ask_prints_the_sources_before_the_answer(corpus_dir):
+    data_dir, _ = corpus_dir
+    result = run_cli("ask", QUESTION, data_dir=data_dir)
+    assert result.code == 0, result.stderr
+    sources, _, answer = result.stdout.partition("The most relevant papers in the collection:")
+    assert sources.startswith("Reading ") and f"[1] {GPTQ_TITLE}" in sources  # listed before any answer text
+    assert "[1]" in answer
+
+
 def test_ask_json_has_answer_citations_and_timings(corpus_dir):
     data_dir, _ = corpus_dir
     result = run_cli("ask", QUESTION, "--json", data_dir=data_dir)

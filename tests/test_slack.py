@@ -233,9 +233,9 @@ class BrokenCore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def answer_stream(self, *args, **kwargs):
+    def events(self, *args, **kwargs):
         raise IndexUnavailable("the paper index is locked by another process")
-        yield  # a generator, like the real core's
+        yield  # a generator, like the real engine's
 
     def close(self) -> None:
         pass
@@ -288,6 +288,8 @@ def test_mention_gets_one_threaded_answer_with_cited_paper_and_feedback_buttons(
             assert posted[0]["thread_ts"] == "1700000000.000100"
             assert posted[0]["text"] == slack_blocks.PLACEHOLDER
             assert final["ts"] == "1700001001.000100"  # the placeholder, edited in place
+            first_edit = rig.stub.made("chat.update", channel="C1")[0]  # the papers, before any answer text
+            assert "reading" in first_edit["text"] and GPTQ_TITLE in first_edit["text"] and "[1]" in first_edit["text"]
             assert "[1]" in final["blocks"][0]["text"]["text"] and "GPTQ" in final["blocks"][0]["text"]["text"]
             assert GPTQ_TITLE in blocks_text(final["blocks"])
             ids = buttons(final["blocks"])
@@ -419,7 +421,8 @@ def test_direct_messages_are_answered_streaming_and_bot_messages_ignored(seed, t
             final = await wait_for(lambda: final_update(rig.stub, "D1"), "the DM answer")
             assert GPTQ_TITLE in blocks_text(final["blocks"])
             edits = rig.stub.made("chat.update", channel="D1")
-            partial = edits[0]
+            assert "reading" in edits[0]["text"]  # first the papers, then the streamed text
+            partial = edits[1]
             assert partial["text"].endswith(" …") and not partial.get("blocks")
             assert final["text"].startswith(partial["text"].removesuffix(" …"))  # the streamed text so far
             assert edits[-1] is final

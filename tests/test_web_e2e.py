@@ -187,3 +187,28 @@ def test_the_page_is_ours_name_logo_collection_and_topic_starters(server, browse
     page.locator("#starters button").first.click()  # a starter is a real question about a collection topic
     question = page.locator(".step[data-step-type='user_message']").first.inner_text(timeout=30_000)
     assert question.startswith("Which papers in the collection work on")
+
+
+@pytest.fixture(scope="module")
+def slow_model_server(server):
+    """The same index, with a model that takes 6 s to answer: what a reader sees meanwhile is the point."""
+    env = {**server.env, "ASSISTANT_LLM_EXTRA": json.dumps({"mock_response": MOCK_ANSWER, "mock_delay": 6})}
+    server.stop()  # one process owns the embedded index
+    running = Server(server.data_dir, env).start()
+    yield running
+    running.stop()
+    server.start()
+
+
+def test_the_papers_show_before_the_answer_is_written(slow_model_server, browser):
+    page = open_page(browser, slow_model_server.url, [])
+    page.fill("#chat-input", QUESTION)
+    started = time.monotonic()
+    page.keyboard.press("Enter")
+    page.get_by_text("Reading").first.wait_for(timeout=20_000)
+    sources_seen = time.monotonic() - started
+    trace = page.locator(".step").filter(has_text="Reading").first.inner_text()
+    assert "GPTQ" in trace and "single GPU" in trace, trace  # the paper and its most relevant sentences
+    assert page.locator(ASSISTANT_MESSAGE).filter(has_text="second-order information [1]").count() == 0
+    page.locator(ASSISTANT_MESSAGE).last.locator("a.element-link").first.wait_for(timeout=90_000)
+    assert time.monotonic() - started > sources_seen + 3  # the answer came seconds after the papers showed

@@ -56,6 +56,11 @@ def _title_case(text: str) -> bool:
     return len(words) >= 3 and all(w[0].isupper() or w.lower() in _SMALL_WORDS for w in words)
 
 
+def names_of(text: str) -> list[str]:
+    """The names a text uses (CamelCase, short acronyms, capitals with digits), for fact checks elsewhere."""
+    return _names(text)
+
+
 def _names(question: str) -> list[str]:
     names = []
     # Names in parentheses are examples ("3D assets (meshes, point clouds, SDFs)"), not what is asked about.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from assistant.core.models import Citation, Hit
+from assistant.core.models import Citation, Hit, SentenceCheck
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
 
 
-def _marker_numbers(group: str) -> list[int]:
+def marker_numbers(group: str) -> list[int]:
     parts = [int(p) for p in re.findall(r"\d+", group)]
     if re.search(r"[–-]", group) and len(parts) == 2 and 0 < parts[1] - parts[0] < 10:
         return list(range(parts[0], parts[1] + 1))
@@ -27,7 +27,7 @@ def verify_citations(text: str, sources: list[Hit]) -> tuple[str, list[Citation]
     def replace(match: re.Match) -> str:
         nonlocal removed
         kept = []
-        for n in _marker_numbers(match.group(1)):
+        for n in marker_numbers(match.group(1)):
             if 1 <= n <= len(sources):
                 kept.append(n)
                 if n not in cited:
@@ -50,3 +50,13 @@ def unusable_reply(text: str, sources: list[Hit]) -> str | None:
     if not verify_citations(text, sources)[1]:
         return "the model's reply cited none of the sources"
     return None
+
+
+def with_evidence(citations: list[Citation], checks: list[SentenceCheck]) -> list[Citation]:
+    """Each citation with the abstract sentences that support the answer sentences citing it."""
+    evidence: dict[int, list[str]] = {}
+    for check in checks:
+        if check.supported and check.evidence:
+            for n in check.cited:
+                evidence.setdefault(n, []).append(check.evidence)
+    return [c.model_copy(update={"evidence": list(dict.fromkeys(evidence.get(c.n, [])))}) for c in citations]

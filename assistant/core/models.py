@@ -100,6 +100,18 @@ class Citation(_Links):
     code_url: str | None = None
     feeds: list[str] = Field(default_factory=list)
     snippet: str = Field(default="", description=f"The passage the answer rests on. {UNTRUSTED}")
+    evidence: list[str] = Field(
+        default_factory=list, description=f"The abstract's sentences supporting the answer's sentences. {UNTRUSTED}")
+
+
+class SentenceCheck(BaseModel):
+    """One sentence of a generated answer, checked against the abstracts it cites."""
+
+    text: str
+    cited: list[int] = Field(default_factory=list, description="The source numbers it cites.")
+    supported: bool = Field(description="Its numbers and names occur in a cited abstract (removed when false).")
+    evidence: str | None = Field(default=None, description=f"The cited abstract's sentence closest to it. {UNTRUSTED}")
+    reason: str | None = Field(default=None, description="Why it is unsupported.")
 
 
 class Turn(BaseModel):
@@ -121,10 +133,42 @@ class Answer(BaseModel):
     hits: list[Hit] = Field(default_factory=list, exclude=True)
     removed_citations: int = Field(default=0, description="Markers that pointed at no retrieved paper.")
     generation_failed: bool = False
+    sentences: list[SentenceCheck] = Field(
+        default_factory=list, description="The model's sentences with their support verdicts (empty: extractive).")
+    unsupported_removed: int = Field(default=0, description="Sentences removed: facts not in the cited abstract.")
     tokens: dict[str, int] = Field(
         default_factory=dict, description="Prompt and completion tokens of the answer call (tiktoken estimate)."
     )
     timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class Sources(BaseModel):
+    """First event of an answer, before any model call: the numbered papers it will be written from.
+
+    Each paper's ``snippet`` holds its sentences most relevant to the query, so a reader can start reading
+    while the model writes.
+    """
+
+    event: Literal["sources"] = "sources"
+    query: str = Field(description="The standalone query the papers were found with.")
+    papers: list[Citation] = Field(description="Source [n] of the coming answer is papers[n - 1].")
+
+
+class Delta(BaseModel):
+    """A piece of answer text as it is generated."""
+
+    event: Literal["delta"] = "delta"
+    text: str
+
+
+class Final(BaseModel):
+    """Last event: the verified answer (its text replaces the deltas: unknown markers are gone from it)."""
+
+    event: Literal["final"] = "final"
+    answer: Answer
+
+
+AnswerEvent = Sources | Delta | Final
 
 
 class CollectionSummary(BaseModel):

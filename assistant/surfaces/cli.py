@@ -152,7 +152,7 @@ def ask(question: str, as_json: JsonOpt = False, k: KOpt = None, since: SinceOpt
     """Answer a question from the abstracts, citing the papers used."""
 
     def action():
-        from assistant.core.models import Answer
+        from assistant.core.models import Delta, Final, Sources
 
         turns, search_filter = _history(history), _filter(since, until, has_code)
         # With --json, stdout carries the one JSON object: anything a library prints goes to stderr instead.
@@ -160,11 +160,15 @@ def ask(question: str, as_json: JsonOpt = False, k: KOpt = None, since: SinceOpt
             engine = _engine(question)
             try:
                 answer = None
-                for item in engine.answer_stream(question, turns, k, search_filter):
-                    if isinstance(item, Answer):
-                        answer = item
-                    elif not as_json:
-                        typer.echo(item, nl=False)
+                for event in engine.events(question, turns, k, search_filter):
+                    if isinstance(event, Final):
+                        answer = event.answer
+                    elif as_json:
+                        continue
+                    elif isinstance(event, Sources):  # shown before the model starts: read while it writes
+                        typer.echo(_sources_text(event) + "\n")
+                    elif isinstance(event, Delta):
+                        typer.echo(event.text, nl=False)
             finally:
                 engine.close()
         if as_json:
@@ -172,6 +176,9 @@ def ask(question: str, as_json: JsonOpt = False, k: KOpt = None, since: SinceOpt
                                                       "query", "removed_citations", "generation_failed"}))
             return
         typer.echo("\n")
+        if answer.unsupported_removed or answer.removed_citations:  # what streamed was not all kept
+            typer.echo(f"Checked against the cited abstracts ({answer.unsupported_removed} sentence(s) and "
+                       f"{answer.removed_citations} citation(s) removed):\n{answer.answer}\n")
         for c in answer.citations:
             extra = f" — code: {c.code_url}" if c.code_url else ""
             typer.echo(f"[{c.n}] {c.title} ({', '.join(c.feeds)}){extra}")
@@ -255,6 +262,15 @@ def slack(socket: Annotated[bool, typer.Option("--socket", help="Connect by Sock
 def config_show():
     """Print the effective settings (secrets masked)."""
     _run(lambda: typer.echo(json.dumps(load_settings().masked(), indent=2, default=str)))
+
+
+def _sources_text(sources) -> str:
+    lines = [f"Reading {len(sources.papers)} papers:"]
+    for paper in sources.papers:
+        lines.append(f"[{paper.n}] {paper.title} ({', '.join(paper.feeds)})")
+        if paper.snippet:
+            lines.append(f"    {paper.snippet[:300]}")
+    return "\n".join(lines)
 
 
 def _history(path: Path | None):

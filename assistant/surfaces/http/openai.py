@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.answer.citations import MARKER, verify_citations
 from assistant.answer.retrieve import search_filter_from
 from assistant.core.errors import AssistantError
-from assistant.core.models import Answer, Citation, Hit, Turn
+from assistant.core.models import Answer, AnswerEvent, Citation, Delta, Final, Hit, Sources, Turn
 from assistant.surfaces.http.deps import (
     MODEL_ALIAS,
     AppSettings,
@@ -209,17 +209,24 @@ def _chunk(meta: dict[str, Any], delta: dict[str, Any], finish_reason: str | Non
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}], **extra}
 
 
-async def completion_events(first: str | Answer, stream: AsyncIterator[str | Answer], meta: dict[str, Any],
+async def completion_events(first: AnswerEvent, stream: AsyncIterator[AnswerEvent], meta: dict[str, Any],
                             include_usage: bool) -> AsyncIterator[str]:
-    """SSE lines of one streamed answer: role, content deltas, the Sources list with citations, [DONE]."""
-    markers, answer = CitationStream(), None
+    """SSE lines of one streamed answer: role (with the papers being read), content deltas, the Sources list
+    with citations, [DONE].
+
+    The first chunk carries ``sources`` (an extension OpenAI clients ignore): the numbered papers and their most
+    relevant sentences, before the model writes. Knowing how many there are lets every valid marker stream.
+    """
+    papers = first.papers if isinstance(first, Sources) else []
+    markers, answer = CitationStream(known_sources=len(papers)), None
     try:
-        yield _sse(_chunk(meta, {"role": "assistant", "content": ""}))
+        yield _sse(_chunk(meta, {"role": "assistant", "content": ""},
+                          sources=[p.model_dump(mode="json") for p in papers]))
         item = first
         while True:
-            if isinstance(item, Answer):
-                answer = item
-            elif text := markers.feed(item):
+            if isinstance(item, Final):
+                answer = item.answer
+            elif isinstance(item, Delta) and (text := markers.feed(item.text)):
                 yield _sse(_chunk(meta, {"content": text}))
             try:
                 item = await anext(stream)
@@ -260,8 +267,8 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, settin
         message = CompletionMessage(content=answer.answer + sources_text(answer.citations))
         return ChatCompletion(**{**meta, "model": answer.model}, choices=[CompletionChoice(message=message)],
                               usage=Usage.of(answer), citations=answer.citations, abstained=answer.abstained)
-    stream = service.answer_stream(question, history, body.k, search_filter, model)
-    first = await anext(stream)  # errors before the first token (bad date, index down) keep their HTTP status
+    stream = service.events(question, history, body.k, search_filter, model)
+    first = await anext(stream)  # errors before the first event (bad date, index down) keep their HTTP status
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(completion_events(first, stream, meta, include_usage), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

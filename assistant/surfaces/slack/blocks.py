@@ -9,7 +9,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from assistant.core.errors import AssistantError
-from assistant.core.models import Answer, Turn
+from assistant.core.models import Answer, Sources, Turn
 from assistant.core.text import safe_url, url_host
 
 PLACEHOLDER = "Searching the papers…"
@@ -156,3 +156,10 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, SlackApiError):
         return f"Slack refused the reply ({exc.response.get('error', 'unknown error')})"
     return "an unexpected error happened on the server (it is in the server log)"
+
+
+def sources_text(sources: Sources) -> str:
+    """The progress message while the model writes: the papers being read, each with its link."""
+    lines = [f"{PLACEHOLDER} reading {len(sources.papers)} papers:"]
+    lines += [f"[{paper.n}] {_link(paper.url, paper.title)}" for paper in sources.papers]
+    return "\n".join(lines)

@@ -27,7 +27,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assistant.core.errors import AssistantError, ConfigError
-from assistant.core.models import Answer, Turn
+from assistant.core.models import Answer, Final, Sources, Turn
 from assistant.core.settings import Settings
 from assistant.engine import AsyncAssistant
 from assistant.surfaces.slack.blocks import (
@@ -40,6 +40,7 @@ from assistant.surfaces.slack.blocks import (
     escape,
     failure_reason,
     question_text,
+    sources_text,
     thread_turns,
     to_mrkdwn,
 )
@@ -53,12 +54,20 @@ log = logging.getLogger("assistant.slack")
 
 
 class ProgressMessage:
-    """The bot's message in the thread: "Searching the papers…", then the streaming text, then the answer."""
+    """The bot's message in the thread: "Searching the papers…", the papers found, the streaming text, the answer."""
 
     def __init__(self, client: AsyncWebClient, channel: str, ts: str, every: float) -> None:
         self.client, self.channel, self.ts = client, channel, ts
         self.every = every
         self._last = time.monotonic()
+
+    async def show_sources(self, sources: Sources) -> None:
+        """Edit in the papers being read at once (before the model writes); the partial text follows later."""
+        self._last = time.monotonic()
+        try:
+            await self.client.chat_update(channel=self.channel, ts=self.ts, text=sources_text(sources))
+        except SlackApiError as exc:
+            log.warning("sources chat.update failed: %s", exc.response.get("error"))
 
     async def show_partial(self, text: str) -> None:
         """Edit in the text so far, at most once per `every` seconds; a failed edit only costs a frame."""
@@ -250,11 +259,13 @@ class SlackBot:
 
     async def stream_answer(self, question: str, history: list[Turn], progress: ProgressMessage) -> Answer:
         text, final = "", None
-        async for item in self.service.answer_stream(question, history):
-            if isinstance(item, Answer):
-                final = item
+        async for event in self.service.events(question, history):
+            if isinstance(event, Final):
+                final = event.answer
+            elif isinstance(event, Sources):
+                await progress.show_sources(event)
             else:
-                text += item
+                text += event.text
                 await progress.show_partial(text)
         assert final is not None
         return final

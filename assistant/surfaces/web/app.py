@@ -10,7 +10,7 @@ from chainlit.input_widget import Select, Slider, Switch, TextInput
 
 from assistant.answer.retrieve import search_filter_from
 from assistant.core.errors import AssistantError
-from assistant.core.models import Answer, Turn
+from assistant.core.models import Answer, Final, Sources, Turn
 from assistant.surfaces import access
 from assistant.surfaces.web import safe, views
 from assistant.surfaces.web.datalayer import build_data_layer
@@ -77,12 +77,13 @@ async def resume(thread):
 async def on_message(message: cl.Message):
     options = views.chat_options(cl.user_session.get("chat_settings") or {}, runtime.settings.retrieval.top_k)
     history = [Turn(**turn) for turn in cl.user_session.get("history") or []]
-    trace = cl.Step(name="Search and answer", type="tool")
+    # Open from the start: the papers show in it as soon as they are found, before the model writes.
+    trace = cl.Step(name="Search and answer", type="tool", default_open=True)
     await trace.send()
     reply = cl.Message(content="")  # created after the step so the trace shows above the answer
     try:
         search_filter = search_filter_from(options.since, options.until, options.has_code)
-        answer = await stream_answer(reply, message.content, history, options, search_filter)
+        answer, sources = await stream_answer(reply, trace, message.content, history, options, search_filter)
     except Exception as exc:  # the chat shows one polite line; an unexpected error's traceback goes to the log
         if not isinstance(exc, AssistantError):
             log.exception("web chat: unexpected error answering %r", message.content[:200])
@@ -90,20 +91,25 @@ async def on_message(message: cl.Message):
         await trace.update()
         await cl.Message(content=views.error_text(exc)).send()
         return
-    trace.output = views.describe_trace(answer)
+    trace.output = views.describe_trace(answer, sources)
     await trace.update()
     await send_answer(reply, answer)
     history += [Turn(role="user", content=message.content), Turn(role="assistant", content=answer.answer)]
     cl.user_session.set("history", [turn.model_dump() for turn in history])
 
 
-async def stream_answer(reply: cl.Message, question: str, history: list[Turn], options: views.ChatOptions,
-                        search_filter) -> Answer:
-    raw = ""
-    async for item in runtime.service.answer_stream(question, history, options.k, search_filter, options.model):
-        if isinstance(item, Answer):
-            return item
-        raw += item  # re-rendered whole each time, so no image or link of the model's ever shows half-made
+async def stream_answer(reply: cl.Message, trace: cl.Step, question: str, history: list[Turn],
+                        options: views.ChatOptions, search_filter) -> tuple[Answer, Sources | None]:
+    raw, sources = "", None
+    async for event in runtime.service.events(question, history, options.k, search_filter, options.model):
+        if isinstance(event, Final):
+            return event.answer, sources
+        if isinstance(event, Sources):
+            sources = event
+            trace.output = views.describe_sources(event)
+            await trace.update()
+            continue
+        raw += event.text  # re-rendered whole each time, so no image or link of the model's ever shows half-made
         await reply.stream_token(safe.inert_answer(raw), is_sequence=True)
     raise AssistantError("the answer ended without a result")
 

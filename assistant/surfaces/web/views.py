@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.core.errors import AssistantError, IndexUnavailable, InvalidQuery
-from assistant.core.models import Answer, Citation, CollectionSummary, Paper, Turn
+from assistant.core.models import Answer, Citation, CollectionSummary, Paper, Sources, Turn
 from assistant.surfaces.web.safe import inert_answer, link, literal
 
 _TOPIC_STOPWORDS = set(
@@ -90,16 +90,34 @@ def citation_panel(citation: Citation, paper: Paper | None) -> str:
         lines.append(f"**Code:** {code}")
     if paper_link := link(citation.url):
         lines.append(f"**Paper:** {paper_link}")
-    lines += ["", "**Supporting passage**", "", "> " + literal(citation.snippet).replace("\n", "\n> ")]
+    if citation.evidence:  # the abstract's sentences the answer's sentences were checked against
+        lines += ["", "**What the answer rests on**", ""] + [f"> {literal(s)}" for s in citation.evidence]
+    else:
+        lines += ["", "**Supporting passage**", "", "> " + literal(citation.snippet).replace("\n", "\n> ")]
     if paper and _squash(paper.abstract) != _squash(citation.snippet):
-        lines += ["", "**Abstract**", "", literal(paper.abstract)]
+        abstract = literal(paper.abstract)
+        for sentence in citation.evidence:  # highlighted where it stands in the abstract
+            abstract = abstract.replace(literal(sentence), f"**{literal(sentence)}**", 1)
+        lines += ["", "**Abstract**", "", abstract]
     return "\n".join(lines)
 
 
-def describe_trace(answer: Answer) -> str:
-    """What happened: the standalone query, the papers with their scores, and each stage's time."""
-    lines = [f"**Search query:** {literal(answer.query)}", "", "| # | paper | score | cosine | BM25 |",
-             "|---|---|---|---|---|"]
+def describe_sources(sources: Sources) -> str:
+    """The papers the answer is being written from, with their most relevant sentences (shown before it)."""
+    lines = [f"**Reading {len(sources.papers)} papers** for: {literal(sources.query)}", ""]
+    for paper in sources.papers:
+        feeds = f" ({literal(', '.join(paper.feeds))})" if paper.feeds else ""
+        lines.append(f"{paper.n}. **{literal(paper.title)}**{feeds}")
+        if paper.snippet:
+            lines.append(f"   > {literal(paper.snippet)}")
+    return "\n".join(lines)
+
+
+def describe_trace(answer: Answer, sources: Sources | None = None) -> str:
+    """What happened: the papers read (with their sentences), the query, the scores, each stage's time."""
+    lines = [describe_sources(sources), ""] if sources else []
+    lines += [f"**Search query:** {literal(answer.query)}", "", "| # | paper | score | cosine | BM25 |",
+              "|---|---|---|---|---|"]
     for rank, hit in enumerate(answer.hits, 1):
         lines.append(f"| {rank} | {literal(hit.title)} | {hit.score:.4f} | {_num(hit.dense_score)} "
                      f"| {_num(hit.sparse_score)} |")
