@@ -24,8 +24,18 @@ def test_numbers_and_names_must_occur_in_the_cited_abstract(sparse):
     assert [c.supported for c in checks] == [True, False, False]
     assert checks[0].cited == [1] and "175 billion parameters" in checks[0].evidence
     assert "28.4" in checks[1].reason and "BLEU" in checks[1].reason and "WMT14" in checks[1].reason
-    assert "without citing a paper" in checks[2].reason  # a figure with no citation is not kept either
+    assert "no source holds" in checks[2].reason  # a figure with no citation and no source is not kept either
     assert check_sentences("GPTQ quantizes 13.5 billion parameters [1].", {1: SOURCE}, sparse)[0].supported is False
+
+
+def test_an_uncited_sentence_is_attributed_by_the_system_to_the_source_that_holds_its_facts(sparse):
+    other = "Sliced Recursive Transformer. Recursion gains about 2% on ImageNet without extra parameters."
+    checks = check_sentences("This can be achieved using GPTQ [1]. GPTQ quantizes 175 billion parameters to 3 or 4 "
+                             "bits in about four GPU hours. Recursion adds about 2% on ImageNet.",
+                             {1: SOURCE, 2: other}, sparse)
+    assert [c.supported for c in checks] == [True, True, True]
+    assert checks[1].text.endswith("GPU hours [1].") and checks[1].cited == [1]  # the neighbour's source
+    assert checks[2].text.endswith("ImageNet [2].") and checks[2].cited == [2]  # the one source that holds it
 
 
 def with_reply(seed, reply: str) -> Assistant:

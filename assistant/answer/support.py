@@ -2,9 +2,10 @@
 
 The embedded 1.5B model writes fluent sentences that cite a real paper which says nothing of the kind, and
 invents figures ("a BLEU score of 28.4 [1]"). A cited sentence whose numbers or names (ERA5, GPT-4, ResNet)
-do not occur in any paper it cites is removed; a sentence with such facts and no citation is removed too.
-For every kept sentence the cited abstract's sentence sharing the most BM25 terms with it is recorded as
-its evidence (shown highlighted in the citation panel).
+do not occur in any paper it cites is removed.
+A sentence with facts but no marker is attributed by the system to a source that holds them. For every
+kept sentence the cited abstract's sentence sharing the most BM25 terms with it is recorded as its
+evidence (shown highlighted in the citation panel).
 """
 
 from __future__ import annotations
@@ -27,8 +28,37 @@ def split_answer(text: str) -> list[str]:
 
 
 def check_sentences(text: str, sources: dict[int, str], sparse: SparseEncoder) -> list[SentenceCheck]:
-    """One verdict per sentence; ``sources`` maps a marker number to its paper's title and abstract."""
-    return [_check(sentence, sources, sparse) for sentence in split_answer(text)]
+    """One verdict per sentence; ``sources`` maps a marker number to its paper's title and abstract.
+
+    A sentence stating facts without a marker (models often cite once per paragraph) is attributed by the
+    system: to the source of the sentence before it, else after it, else to any one source holding all its
+    facts; the marker is then written into it. Otherwise it is unsupported.
+    """
+    sentences = split_answer(text)
+    cited = [_cited(sentence, sources) for sentence in sentences]
+    checks = []
+    for i, sentence in enumerate(sentences):
+        if cited[i] or not _facts(MARKER.sub("", sentence)):
+            checks.append(_check(sentence, cited[i], sources, sparse))
+            continue
+        neighbours = [n for j in (i - 1, i + 1) if 0 <= j < len(sentences) for n in cited[j]]
+        owner = next((n for n in [*neighbours, *sources] if _check(sentence, [n], sources, sparse).supported), None)
+        if owner is None:
+            checks.append(SentenceCheck(text=sentence, cited=[], supported=False,
+                                        reason=f"states {', '.join(_facts(sentence))} that no source holds"))
+        else:
+            checks.append(_check(_with_marker(sentence, owner), [owner], sources, sparse))
+    return checks
+
+
+def _cited(sentence: str, sources: dict[int, str]) -> list[int]:
+    return sorted({n for m in MARKER.finditer(sentence) for n in marker_numbers(m.group(1)) if n in sources})
+
+
+def _with_marker(sentence: str, n: int) -> str:
+    """The sentence with [n] before its final punctuation ("... 4 bits [1].")."""
+    body = sentence.rstrip()
+    return f"{body[:-1]} [{n}]{body[-1]}" if body[-1:] in ".!?" else f"{body} [{n}]"
 
 
 def _split_keeping_markers(text: str) -> list[str]:
@@ -40,13 +70,11 @@ def _split_keeping_markers(text: str) -> list[str]:
     return [p.strip() for p in pieces]
 
 
-def _check(sentence: str, sources: dict[int, str], sparse: SparseEncoder) -> SentenceCheck:
-    cited = sorted({n for m in MARKER.finditer(sentence) for n in marker_numbers(m.group(1)) if n in sources})
+def _check(sentence: str, cited: list[int], sources: dict[int, str], sparse: SparseEncoder) -> SentenceCheck:
     claim = MARKER.sub("", sentence)
     facts = _facts(claim)
-    if not cited:
-        reason = f"states {', '.join(facts)} without citing a paper" if facts else None
-        return SentenceCheck(text=sentence, cited=[], supported=not facts, reason=reason)
+    if not cited:  # no facts (the caller attributes sentences that have some)
+        return SentenceCheck(text=sentence, cited=[], supported=True)
     cited_text = " ".join(sources[n] for n in cited)
     absent = [fact for fact in facts if not _occurs(fact, cited_text)]
     if absent:
