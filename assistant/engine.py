@@ -140,10 +140,7 @@ class Assistant:
         """Names in the query that the found papers lack (see answer/abstain.py); whole abstracts are read."""
         if not names_in(query):
             return []
-        papers = [self.paper(hit.paper_id) for hit in hits]
-        texts = [f"{hit.title}\n{paper.abstract if paper else hit.snippet}" for hit, paper in zip(hits, papers,
-                                                                                              strict=True)]
-        return missing_names(query, [hit.title for hit in hits], texts)
+        return missing_names(query, [hit.title for hit in hits], [self._paper_text(hit) for hit in hits])
 
     def paper(self, paper_id: str) -> Paper | None:
         """The stored record of one paper (None when the id is unknown)."""
@@ -273,9 +270,12 @@ class Assistant:
 
     def _source_texts(self, sources: list[Hit]) -> dict[int, str]:
         """Source number -> its paper's title and whole abstract (the best chunk alone misses facts)."""
-        papers = [self.paper(hit.paper_id) for hit in sources]
-        return {n: f"{hit.title}. {paper.abstract if paper else hit.snippet}"
-                for n, (hit, paper) in enumerate(zip(sources, papers, strict=True), 1)}
+        return {n: self._paper_text(hit) for n, hit in enumerate(sources, 1)}
+
+    def _paper_text(self, hit: Hit) -> str:
+        """A found paper's title and whole abstract (its best chunk when the record is missing)."""
+        paper = self.paper(hit.paper_id)
+        return f"{hit.title}. {paper.abstract if paper else hit.snippet}"
 
     def _sources(self, query: str, query_terms: set[int], papers: list[Hit]) -> Sources:
         """The numbered papers with their sentences most relevant to the query (BM25 terms shared)."""

@@ -33,7 +33,7 @@ def missing_names(question: str, titles: list[str], texts: list[str]) -> list[st
     found_titles = [_squash(t) for t in titles]
     found_texts = [_squash(t) for t in texts]
     missing = [s for s in _subjects(question) if not _in_any(s, found_titles)]
-    names = [n for n in _names(question) if n not in missing]
+    names = [n for n in names_of(question) if n not in missing]
     if names and not any(_in_any(n, found_texts) for n in names):
         missing += names
     return missing
@@ -41,7 +41,7 @@ def missing_names(question: str, titles: list[str], texts: list[str]) -> list[st
 
 def names_in(question: str) -> bool:
     """Whether the question names anything to check (most do not: then no abstract is read)."""
-    return bool(_subjects(question) or _names(question))
+    return bool(_subjects(question) or names_of(question))
 
 
 def _subjects(question: str) -> list[str]:
@@ -56,12 +56,8 @@ def _title_case(text: str) -> bool:
     return len(words) >= 3 and all(w[0].isupper() or w.lower() in _SMALL_WORDS for w in words)
 
 
-def names_of(text: str) -> list[str]:
-    """The names a text uses (CamelCase, short acronyms, capitals with digits), for fact checks elsewhere."""
-    return _names(text)
-
-
-def _names(question: str) -> list[str]:
+def names_of(question: str) -> list[str]:
+    """The names a text uses (CamelCase, short acronyms, capitals with digits), minus generic and descriptive ones."""
     names = []
     # Names in parentheses are examples ("3D assets (meshes, point clouds, SDFs)"), not what is asked about.
     for token in _TOKEN.findall(re.sub(r"\([^()]*\)", " ", question)):
