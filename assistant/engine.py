@@ -7,25 +7,38 @@ This is the one place that wires ingest, index and answer together; surfaces imp
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from assistant.answer.abstain import missing_names, names_in
+from assistant.answer.attribute import (
+    DECLINED,
+    Evidence,
+    SentenceVectors,
+    choose_papers,
+    extractive_text,
+    held_back,
+    paper_prompt,
+    select_evidence,
+    statement,
+    unusable_statement,
+)
 from assistant.answer.citations import unusable_reply, verify_citations, with_evidence
 from assistant.answer.context import (
     GENERATION_FAILED_NOTE,
+    NOT_ANSWERED,
+    Context,
     abstention_text,
     assemble_context,
     count_tokens,
-    extractive_answer,
     format_history,
     heuristic_standalone,
-    key_sentences,
 )
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
@@ -43,6 +56,8 @@ from assistant.core.models import (
     Hit,
     IngestReport,
     Paper,
+    Sentence,
+    SentenceCheck,
     Sources,
     Turn,
 )
@@ -54,6 +69,8 @@ from assistant.index.base import PaperIndex, SearchFilter
 from assistant.index.embedder import Embedder, MiniLMEmbedder
 from assistant.index.sparse import SparseEncoder, sparse_encoder
 from ingest.pipeline import ingest_paths
+
+log = logging.getLogger(__name__)
 
 
 class _Configured:
@@ -76,6 +93,18 @@ class Timer:
             self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + (time.perf_counter() - start) * 1000, 2)
 
 
+@dataclass
+class Reply:
+    """What the model wrote for one answer, before the final verification."""
+
+    text: str = ""
+    checks: list[SentenceCheck] = field(default_factory=list)
+    failed: str | None = None  # why the model's reply cannot be used: the extractive answer is given instead
+    declined: bool = False  # the model found that no paper's evidence answers the question
+    shown: bool = False  # deltas of it went out already
+    tokens: dict[str, int] = field(default_factory=dict)
+
+
 class Assistant:
     """Wires settings to components; every component can be passed in instead (tests, benchmarks)."""
 
@@ -91,6 +120,7 @@ class Assistant:
         self.index = index or open_index(settings, self.embedder.dim, create=create_index)
         self.chat_model = build_chat_model(settings.llm) if isinstance(chat_model, _Configured) else chat_model
         self._chat_models: dict[str, ChatModel | None] = {}
+        self.sentence_vectors = SentenceVectors(self.embedder)
         self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
                                                    complete=self._complete_plain)
 
@@ -100,6 +130,22 @@ class Assistant:
 
     def close(self) -> None:
         self.index.close()
+
+    def warm_up(self) -> None:
+        """Make the first answers as fast as later ones: embed every paper's sentences, and have the chat model
+        loaded with its attributed-answer system prompt already read (llama.cpp keeps a matching prefix)."""
+        started = time.perf_counter()
+        for row in self.index.paper_summaries():
+            if paper := self.paper(row["paper_id"]):
+                self.sentence_vectors.get([(paper.paper_id, paper.abstract)])
+        embedded = time.perf_counter() - started
+        if self.chat_model is not None:
+            try:
+                self.chat_model.complete(self.prompts.paper_system, "Reply with: ok", max_tokens=1)
+            except LLMError as exc:  # the first answer reports it properly
+                log.warning("warm-up: the chat model did not answer (%s)", exc)
+        log.info("warm-up: sentences embedded in %.1f s, chat model ready after %.1f s", embedded,
+                 time.perf_counter() - started)
 
     def chunk_count(self) -> int:
         """Points (chunks) in the index."""
@@ -217,47 +263,129 @@ class Assistant:
             yield Delta(text=text)
             yield Final(answer=Answer(answer=text, abstained=True, timings_ms=timer.timings_ms, **base))
             return
-        context = assemble_context(found.hits, self.settings.llm.context_tokens, self.settings.ingest.tokenizer)
-        query_terms = set(self.sparse.embed_query(query).indices)
-        yield self._sources(query, query_terms, context.sources)
+        attributed = chat_model is None or self.settings.llm.answer_mode == "attributed"
+        context = None if attributed else assemble_context(found.hits, self.settings.llm.context_tokens,
+                                                           self.settings.ingest.tokenizer)
+        sources = found.hits if context is None else context.sources
+        with timer.stage("evidence"):
+            evidence = select_evidence(query, [(hit, self._paper_text(hit)) for hit in sources], self.sparse,
+                                       self.sentence_vectors)
+        yield Sources(query=query, papers=[
+            Citation(n=ev.n, paper_id=ev.hit.paper_id, title=ev.hit.title, url=ev.hit.url, code_url=ev.hit.code_url,
+                     feeds=ev.hit.feeds, snippet=" ".join(ev.sentences)) for ev in evidence])
         timer.timings_ms["sources"] = round((time.perf_counter() - started) * 1000, 2)
-        text, failed, tokens, checks = "", None, {}, []
+        chosen = choose_papers(question, evidence, self.settings.llm.list_papers)
+        reply = Reply()
         if chat_model is None:
-            text = extractive_answer(query_terms, context.sources, self.sparse)
-            yield Delta(text=text)
+            reply.text = extractive_text(chosen)
+            yield Delta(text=reply.text)
+        elif context is None:
+            reply = yield from self._write_per_paper(question, chosen, chat_model, timer, started)
         else:
-            prompt = self.prompts.answer.format(context=context.text, question=question)
-            encoding = self.settings.ingest.tokenizer
-            tokens["prompt"] = count_tokens(self.prompts.system, encoding) + count_tokens(prompt, encoding)
-            try:
-                with timer.stage("generate"):
-                    for delta in chat_model.stream(self.prompts.system, prompt):
-                        if not text:
-                            timer.timings_ms["first_token"] = round((time.perf_counter() - started) * 1000, 2)
-                        text += delta
-                        yield Delta(text=delta)
-            except LLMError as exc:
-                failed = str(exc)
-            tokens["completion"] = count_tokens(text, encoding)
-            failed = failed or unusable_reply(text, context.sources)
-            if not failed:
-                with timer.stage("support"):
-                    checks = check_sentences(text, self._source_texts(context.sources), self.sparse)
-                text = " ".join(check.text for check in checks if check.supported)
-                if unusable_reply(text, context.sources):
-                    failed = "no sentence of the reply is supported by the abstract it cites"
-            if failed:  # never dressed as an answer: the cited extractive one, with the reason
-                fallback = (GENERATION_FAILED_NOTE.format(reason=failed) + "\n\n"
-                            + extractive_answer(query_terms, context.sources, self.sparse))
-                yield Delta(text=("\n\n" if text else "") + fallback)
-                text = fallback
-        cleaned, citations, removed = verify_citations(text, context.sources)
-        citations = with_evidence(citations, checks)
+            reply = yield from self._write_from_context(question, context, chat_model, timer, started)
+        if reply.declined and found.best_dense >= self.settings.retrieval.confident_dense:
+            reply.text = extractive_text(chosen)  # the model saw no answer, but the match is close: quote it
+            yield Delta(text=("\n\n" if reply.shown else "") + reply.text)
+        elif reply.declined:
+            timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+            text = abstention_text([], found.hits, reason=NOT_ANSWERED)
+            yield Delta(text=("\n\n" if reply.shown else "") + text)
+            yield Final(answer=Answer(answer=text, abstained=True, timings_ms=timer.timings_ms, tokens=reply.tokens,
+                                      sentences=reply.checks, **base))
+            return
+        if reply.failed:  # never dressed as an answer: the cited extractive one, with the reason
+            fallback = GENERATION_FAILED_NOTE.format(reason=reply.failed) + "\n\n" + extractive_text(chosen)
+            yield Delta(text=("\n\n" if reply.shown else "") + fallback)
+            reply.text = fallback
+        cleaned, citations, removed = verify_citations(reply.text, sources)
+        citations = with_evidence(citations, reply.checks)
         timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
         yield Final(answer=Answer(answer=cleaned, citations=citations, removed_citations=removed,
-                                  generation_failed=failed is not None, tokens=tokens, timings_ms=timer.timings_ms,
-                                  sentences=checks, unsupported_removed=sum(not c.supported for c in checks),
-                                  **base))
+                                  generation_failed=reply.failed is not None, tokens=reply.tokens,
+                                  timings_ms=timer.timings_ms, sentences=reply.checks,
+                                  unsupported_removed=sum(not c.supported for c in reply.checks), **base))
+
+    def _write_per_paper(self, question: str, chosen: list[Evidence], chat_model: ChatModel, timer: Timer,
+                         started: float) -> Generator[AnswerEvent, None, Reply]:
+        """The attributed answer: one short statement per chosen paper, from its evidence alone, marked by us.
+
+        Deltas stream as the model writes (text that may still become the decline word is held back); each
+        statement's sentences are checked against that paper's abstract and sent as `Sentence` events. One
+        deadline bounds all the calls. Every paper declining means the collection does not answer the question.
+        """
+        reply, kept = Reply(), []
+        deadline = time.monotonic() + self.settings.llm.timeout
+        encoding = self.settings.ingest.tokenizer
+        for ev in chosen:
+            prompt = paper_prompt(self.prompts.paper_answer, question, ev)
+            raw, shown = "", 0
+            reply.tokens["prompt"] = reply.tokens.get("prompt", 0) + count_tokens(self.prompts.paper_system + prompt,
+                                                                                  encoding)
+            try:
+                with timer.stage("generate"):
+                    for delta in chat_model.stream(self.prompts.paper_system, prompt, deadline=deadline,
+                                                   max_tokens=self.settings.llm.paper_tokens):
+                        raw += delta
+                        if held_back(raw) or DECLINED in raw.upper():
+                            continue
+                        if not reply.shown:
+                            timer.timings_ms["first_token"] = round((time.perf_counter() - started) * 1000, 2)
+                        yield Delta(text=("\n\n" if reply.shown and not shown else "") + raw[shown:])
+                        reply.shown, shown = True, len(raw)
+            except LLMError as exc:
+                reply.failed = str(exc)
+                return reply
+            reply.tokens["completion"] = reply.tokens.get("completion", 0) + count_tokens(raw, encoding)
+            reply.failed = unusable_statement(raw)
+            if reply.failed:
+                return reply
+            text = statement(raw, ev.n)
+            if text is None:
+                continue
+            with timer.stage("support"):
+                checks = check_sentences(text, {ev.n: ev.text}, self.sparse)
+            for check in checks:
+                yield Sentence(check=check)
+            if shown:
+                yield Delta(text=f" [{ev.n}]")
+            reply.checks += checks
+            if supported := [check.text for check in checks if check.supported]:
+                kept.append(" ".join(supported))
+        reply.text = "\n\n".join(kept)
+        if not reply.checks:
+            reply.declined = True
+        elif not kept:
+            reply.failed = "no sentence of the reply is supported by the abstract it cites"
+        return reply
+
+    def _write_from_context(self, question: str, context: Context, chat_model: ChatModel, timer: Timer,
+                            started: float) -> Generator[AnswerEvent, None, Reply]:
+        """The 'context' answer: one reply from all numbered sources, the model placing the markers."""
+        reply = Reply()
+        prompt = self.prompts.answer.format(context=context.text, question=question)
+        encoding = self.settings.ingest.tokenizer
+        reply.tokens["prompt"] = count_tokens(self.prompts.system, encoding) + count_tokens(prompt, encoding)
+        try:
+            with timer.stage("generate"):
+                for delta in chat_model.stream(self.prompts.system, prompt):
+                    if not reply.text:
+                        timer.timings_ms["first_token"] = round((time.perf_counter() - started) * 1000, 2)
+                    reply.text += delta
+                    reply.shown = True
+                    yield Delta(text=delta)
+        except LLMError as exc:
+            reply.failed = str(exc)
+        reply.tokens["completion"] = count_tokens(reply.text, encoding)
+        reply.failed = reply.failed or unusable_reply(reply.text, context.sources)
+        if not reply.failed:
+            with timer.stage("support"):
+                reply.checks = check_sentences(reply.text, self._source_texts(context.sources), self.sparse)
+            for check in reply.checks:
+                yield Sentence(check=check)
+            reply.text = " ".join(check.text for check in reply.checks if check.supported)
+            if unusable_reply(reply.text, context.sources):
+                reply.failed = "no sentence of the reply is supported by the abstract it cites"
+        return reply
 
     def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
                       search_filter: SearchFilter | None = None, model: str | None = None) -> Iterator[str | Answer]:
@@ -276,13 +404,6 @@ class Assistant:
         """A found paper's title and whole abstract (its best chunk when the record is missing)."""
         paper = self.paper(hit.paper_id)
         return f"{hit.title}. {paper.abstract if paper else hit.snippet}"
-
-    def _sources(self, query: str, query_terms: set[int], papers: list[Hit]) -> Sources:
-        """The numbered papers with their sentences most relevant to the query (BM25 terms shared)."""
-        return Sources(query=query, papers=[
-            Citation(n=n, paper_id=hit.paper_id, title=hit.title, url=hit.url, code_url=hit.code_url, feeds=hit.feeds,
-                     snippet=" ".join(key_sentences(query_terms, hit, self.sparse)))
-            for n, hit in enumerate(papers, 1)])
 
     def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
             search_filter: SearchFilter | None = None, model: str | None = None) -> Answer:

@@ -63,8 +63,8 @@ class StubEndpoint:
 
 def engine_with(seed, model_settings: LLMSettings, extra: dict | None = None) -> Assistant:
     base = seed.assistant
-    return Assistant(seed.settings, index=base.index, embedder=base.embedder, sparse=base.sparse,
-                     chat_model=ChatModel(model_settings, extra))
+    return Assistant(seed.settings.model_copy(update={"llm": model_settings}), index=base.index,
+                     embedder=base.embedder, sparse=base.sparse, chat_model=ChatModel(model_settings, extra))
 
 
 def assert_fallback(answer, reason: str) -> None:
@@ -74,11 +74,14 @@ def assert_fallback(answer, reason: str) -> None:
     assert "Sources consulted" not in answer.answer
 
 
-@pytest.mark.parametrize(("reply", "reason"), [(" \n ", "empty reply"),  # LiteLLM takes "" as no mock at all
-                                               ("Lorem ipsum dolor sit amet, quantization.", "cited none")],
-                         ids=["empty", "uncited"])
-def test_an_empty_or_uncited_reply_gives_the_cited_fallback(seed, reply, reason):
-    settings = LLMSettings(model="openai/gpt-4o-mini", num_retries=0, timeout=30)
+@pytest.mark.parametrize(("mode", "reply", "reason"), [
+    ("attributed", " \n ", "empty reply"),  # LiteLLM takes "" as no mock at all
+    ("context", " \n ", "empty reply"),
+    ("attributed", "]]} 4 ## [1]", "not a sentence"),  # malformed
+    ("context", "Lorem ipsum dolor sit amet, quantization.", "cited none"),  # in 'attributed' the marker is ours
+], ids=["empty-attributed", "empty-context", "malformed-attributed", "uncited-context"])
+def test_an_empty_malformed_or_uncited_reply_gives_the_cited_fallback(seed, mode, reply, reason):
+    settings = LLMSettings(model="openai/gpt-4o-mini", num_retries=0, timeout=30, answer_mode=mode)
     answer = engine_with(seed, settings, {"mock_response": reply}).ask(QUESTION)
     assert_fallback(answer, reason)
 

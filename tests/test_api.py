@@ -33,7 +33,9 @@ from assistant.surfaces.http.openai import CitationStream
 MOCK_MODEL = "openai/gpt-4o-mini"
 QUESTION = "How does one-shot post-training quantization of GPT models to 3-4 bits work?"
 REPLY = "GPTQ quantizes the weights one layer at a time using second-order information [1]. It also runs on Mars [9]."
-VERIFIED = "GPTQ quantizes the weights one layer at a time using second-order information [1]. It also runs on Mars."
+# The default (attributed) answer: the model's markers are dropped and the system marks each sentence with its paper.
+VERIFIED = ("GPTQ quantizes the weights one layer at a time using second-order information [1]. "
+            "It also runs on Mars [1].")
 OFF_TOPIC = "best sourdough hydration"
 KEYS = ["first-key", "second-key"]
 
@@ -177,7 +179,7 @@ def test_ask_returns_the_answer_contract_with_verified_citations(api):
     assert set(body) == {"answer", "citations", "abstained", "model", "query", "timings_ms", "tokens",
                          "removed_citations", "generation_failed", "sentences", "unsupported_removed"}
     assert body["sentences"] and all(s["supported"] for s in body["sentences"]) and body["unsupported_removed"] == 0
-    assert body["answer"] == VERIFIED and body["removed_citations"] == 1
+    assert body["answer"] == VERIFIED and body["removed_citations"] == 0
     assert not body["abstained"] and not body["generation_failed"] and body["model"] == MOCK_MODEL
     assert [c["n"] for c in body["citations"]] == [1] and body["citations"][0]["title"] == GPTQ_TITLE
     assert set(body["citations"][0]) == {"n", "paper_id", "title", "url", "code_url", "feeds", "snippet", "evidence"}

@@ -18,12 +18,13 @@ QUESTION = "How can a 175-billion-parameter GPT model be quantized to 3 or 4 bit
 MOCK_MODEL = "openai/gpt-4o-mini"
 
 
-def with_llm(seed, mock_response) -> Assistant:
+def with_llm(seed, mock_response, answer_mode: str = "attributed") -> Assistant:
     """An assistant on the shared seed index whose chat model replies with `mock_response`."""
-    chat = ChatModel(LLMSettings(model=MOCK_MODEL, num_retries=0, timeout=30),
-                     extra={"mock_response": mock_response})
+    llm = LLMSettings(model=MOCK_MODEL, num_retries=0, timeout=30, answer_mode=answer_mode)
+    chat = ChatModel(llm, extra={"mock_response": mock_response})
     bot = seed.assistant
-    return Assistant(seed.settings, index=bot.index, embedder=bot.embedder, sparse=bot.sparse, chat_model=chat)
+    return Assistant(seed.settings.model_copy(update={"llm": llm}), index=bot.index, embedder=bot.embedder,
+                     sparse=bot.sparse, chat_model=chat)
 
 
 def assert_cites_only_retrieved(answer: Answer) -> None:
@@ -35,8 +36,9 @@ def assert_cites_only_retrieved(answer: Answer) -> None:
 
 
 def test_llm_answer_keeps_valid_markers_and_drops_invented_ones(seed):
+    """In the 'context' answer mode the model places the markers: an unknown one is dropped and counted."""
     reply = "GPTQ quantizes the weights one layer at a time using second-order information [1]. It runs on Mars [9]."
-    answer = with_llm(seed, reply).ask(QUESTION)
+    answer = with_llm(seed, reply, "context").ask(QUESTION)
     assert not answer.abstained and not answer.generation_failed
     assert answer.model == MOCK_MODEL
     assert answer.removed_citations == 1
@@ -48,15 +50,25 @@ def test_llm_answer_keeps_valid_markers_and_drops_invented_ones(seed):
     assert answer.citations[0].paper_id in search_ids
 
 
-def test_streaming_yields_text_before_the_final_answer(seed):
-    items = list(with_llm(seed, "GPTQ does this [1].").answer_stream(QUESTION))
+def test_the_attributed_answer_sets_its_own_markers(seed):
+    """In the default mode the model's markers are ignored: the system marks each sentence with its paper."""
+    reply = "GPTQ quantizes the weights one layer at a time using second-order information [3]. It runs on Mars [9]."
+    answer = with_llm(seed, reply).ask(QUESTION)
+    assert answer.answer == ("GPTQ quantizes the weights one layer at a time using second-order information [1]. "
+                             "It runs on Mars [1].")
+    assert answer.removed_citations == 0 and [c.title for c in answer.citations] == [GPTQ_TITLE]
+
+
+@pytest.mark.parametrize("mode", ["attributed", "context"])
+def test_streaming_yields_text_before_the_final_answer(seed, mode):
+    items = list(with_llm(seed, "GPTQ does this [1].", mode).answer_stream(QUESTION))
     assert isinstance(items[-1], Answer)
     assert all(isinstance(item, str) for item in items[:-1]) and "".join(items[:-1]).startswith("GPTQ")
     assert items[-1].answer == "GPTQ does this [1]."
 
 
 def test_llm_reply_without_markers_is_not_passed_off_as_a_cited_answer(seed):
-    answer = with_llm(seed, "GPTQ quantizes weights to 3 or 4 bits.").ask(QUESTION)
+    answer = with_llm(seed, "GPTQ quantizes weights to 3 or 4 bits.", "context").ask(QUESTION)
     assert answer.generation_failed and "cited none of the sources" in answer.answer
     assert "Sources consulted" not in answer.answer  # no filler citations the model did not make
     assert_cites_only_retrieved(answer)  # the extractive fallback, cited

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from assistant.core.models import Hit, Turn
 from assistant.core.offline import tiktoken_encoding as _encoding
-from assistant.index.sparse import SparseEncoder
 
 ABSTAIN_TEXT = ("The collection doesn't cover this: no paper in it is close enough to the question "
                 "to answer from its abstract.")
+NOT_ANSWERED = ("The collection doesn't cover this: the closest papers were found, but their abstracts do not "
+                "answer the question.")
 GENERATION_FAILED_NOTE = "Note: the language model failed ({reason}), so here are the most relevant papers instead."
-SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 
 
-def abstention_text(missing: list[str], nearest: list[Hit], limit: int = 3) -> str:
+def abstention_text(missing: list[str], nearest: list[Hit], limit: int = 3, reason: str = ABSTAIN_TEXT) -> str:
     """The honest "not covered" answer: why, and the nearest papers offered without citation markers."""
     if missing:
         names = ", ".join(missing)
         text = f"The collection doesn't cover this: none of the papers found is about {names}."
     else:
-        text = ABSTAIN_TEXT
+        text = reason
     if nearest:
         text += "\n\nYou may mean (not cited, the match is weak):\n" + "\n".join(
             f"- {hit.title}" + (f" ({', '.join(hit.feeds)})" if hit.feeds else "") for hit in nearest[:limit])
@@ -54,22 +53,6 @@ def assemble_context(hits: list[Hit], budget_tokens: int, encoding: str = "cl100
         sources.append(hit)
         used += cost
     return Context("\n\n".join(blocks), sources)
-
-
-def key_sentences(query_terms: set[int], hit: Hit, sparse: SparseEncoder, limit: int = 2) -> list[str]:
-    """The snippet's sentences sharing the most BM25 terms with the query, in their original order."""
-    sentences = [s.strip() for s in SENTENCE.split(hit.snippet) if s.strip()]
-    scored = [(len(query_terms & set(sparse.embed_document(s).indices)), i) for i, s in enumerate(sentences)]
-    best = sorted(sorted(scored, key=lambda pair: (-pair[0], pair[1]))[:limit], key=lambda pair: pair[1])
-    return [sentences[i] for _, i in best]
-
-
-def extractive_answer(query_terms: set[int], sources: list[Hit], sparse: SparseEncoder, max_papers: int = 3) -> str:
-    """A cited answer without an LLM: the top papers and their most relevant sentences."""
-    lines = ["The most relevant papers in the collection:"]
-    for n, hit in enumerate(sources[:max_papers], 1):
-        lines.append(f"- {hit.title} [{n}]: {' '.join(key_sentences(query_terms, hit, sparse))}")
-    return "\n".join(lines)
 
 
 def format_history(history: list[Turn], max_turns: int = 6) -> str:

@@ -43,17 +43,19 @@ class ChatModel:
         self._llm = LiteLLM(model=settings.model, temperature=settings.temperature, max_tokens=settings.max_tokens,
                             max_retries=settings.num_retries, additional_kwargs=kwargs)
 
-    def stream(self, system: str, user: str, **overrides: Any) -> Iterator[str]:
+    def stream(self, system: str, user: str, *, deadline: float | None = None, **overrides: Any) -> Iterator[str]:
         """Yield text deltas; any failure becomes an LLMError. ``overrides`` go to this call only.
 
-        One deadline (``timeout`` seconds) bounds the whole reply, retries and fallbacks included: the
-        provider runs in a worker thread and a hung endpoint is abandoned when time is up. A stream that
-        ends without the model's finish signal was cut, and is an error too, never a short answer.
+        One deadline (``timeout`` seconds, or the earlier ``deadline`` in ``time.monotonic()`` terms when an
+        answer makes several calls) bounds the whole reply, retries and fallbacks included: the provider runs
+        in a worker thread and a hung endpoint is abandoned when time is up. A stream that ends without the
+        model's finish signal was cut, and is an error too, never a short answer.
         """
         from llama_index.core.llms import ChatMessage
 
         messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
-        deadline, items, stop = time.monotonic() + self.timeout, queue.SimpleQueue(), threading.Event()
+        deadline = min(time.monotonic() + self.timeout, deadline or float("inf"))
+        items, stop = queue.SimpleQueue(), threading.Event()
 
         def pump() -> None:
             finished = False
@@ -93,8 +95,8 @@ class ChatModel:
         except queue.Empty:
             raise LLMError(f"{self.name}: no complete reply within the {self.timeout:g} s timeout") from None
 
-    def complete(self, system: str, user: str) -> str:
-        return "".join(self.stream(system, user))
+    def complete(self, system: str, user: str, **overrides: Any) -> str:
+        return "".join(self.stream(system, user, **overrides))
 
 
 @dataclass

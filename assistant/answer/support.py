@@ -47,7 +47,7 @@ def check_sentences(text: str, sources: dict[int, str], sparse: SparseEncoder) -
             checks.append(SentenceCheck(text=sentence, cited=[], supported=False,
                                         reason=f"states {', '.join(_facts(sentence))} that no source holds"))
         else:
-            checks.append(_check(_with_marker(sentence, owner), [owner], sources, sparse))
+            checks.append(_check(with_marker(sentence, owner), [owner], sources, sparse))
     return checks
 
 
@@ -55,7 +55,7 @@ def _cited(sentence: str, sources: dict[int, str]) -> list[int]:
     return sorted({n for m in MARKER.finditer(sentence) for n in marker_numbers(m.group(1)) if n in sources})
 
 
-def _with_marker(sentence: str, n: int) -> str:
+def with_marker(sentence: str, n: int) -> str:
     """The sentence with [n] before its final punctuation ("... 4 bits [1].")."""
     body = sentence.rstrip()
     return f"{body[:-1]} [{n}]{body[-1]}" if body[-1:] in ".!?" else f"{body} [{n}]"

@@ -161,6 +161,17 @@ class Delta(BaseModel):
     text: str
 
 
+class Sentence(BaseModel):
+    """A finished answer sentence with its support verdict, sent once it is checked (before `Final`).
+
+    An unsupported one (``check.supported`` false) is not in the final answer; a surface that already showed
+    its deltas marks it as removed.
+    """
+
+    event: Literal["sentence"] = "sentence"
+    check: SentenceCheck
+
+
 class Final(BaseModel):
     """Last event: the verified answer (its text replaces the deltas: unknown markers are gone from it)."""
 
@@ -168,7 +179,7 @@ class Final(BaseModel):
     answer: Answer
 
 
-AnswerEvent = Sources | Delta | Final
+AnswerEvent = Sources | Delta | Sentence | Final
 
 
 class CollectionSummary(BaseModel):

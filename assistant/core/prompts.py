@@ -9,18 +9,26 @@ from pathlib import Path
 
 from assistant.core.errors import ConfigError
 
-REQUIRED_SLOTS = {"system": set(), "answer": {"context", "question"}, "condense": {"history", "question"}}
+REQUIRED_SLOTS = {
+    "system": set(),
+    "answer": {"context", "question"},
+    "condense": {"history", "question"},
+    "paper_system": set(),
+    "paper_answer": {"question", "title", "evidence"},
+}
 
 
 @dataclass(frozen=True)
 class Prompts:
-    system: str
+    system: str  # the whole-context answer ("context" answer mode)
     answer: str
     condense: str
+    paper_system: str  # one paper's sentence from its evidence ("attributed" answer mode)
+    paper_answer: str
 
 
 def load_prompts(directory: Path | None = None) -> Prompts:
-    """Read system/answer/condense templates; a missing file or slot is a start-up error."""
+    """Read every template in REQUIRED_SLOTS; a missing file or slot is a start-up error."""
     return Prompts(**{name: load_template(name, slots, directory) for name, slots in REQUIRED_SLOTS.items()})
 
 

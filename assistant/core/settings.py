@@ -72,6 +72,11 @@ class RetrievalSettings(BaseModel):
     min_sparse_coverage: float = Field(
         0.75, description="Share of the query's BM25 terms the best paper must contain to answer despite a low cosine."
     )
+    confident_dense: float = Field(
+        0.45, description="When the chat model finds no paper's evidence answers the question, a best cosine at or "
+                          "above this still gets the papers' evidence quoted; below it the answer abstains (dev "
+                          "set: 5% of answerable questions are below, and all unanswerable ones passing min_dense).",
+    )
 
 
 class RerankSettings(BaseModel):
@@ -107,6 +112,16 @@ class LLMSettings(BaseModel):
     condense: Literal["llm", "heuristic"] = Field(
         "llm", description="Follow-ups become standalone queries by an LLM call, or by joining the previous question."
     )
+    answer_mode: Literal["attributed", "context"] = Field(
+        "attributed",
+        description="'attributed': the system picks the papers and their evidence sentences, the model writes one "
+                    "short statement per paper from that paper's evidence alone, and the system sets its marker. "
+                    "'context': one reply from all sources, the model placing the markers (slower on CPU).",
+    )
+    list_papers: int = Field(
+        8, ge=1, description="Most papers a 'which papers ...' answer covers (each needs evidence close to the "
+                             "best paper's); other questions are answered from the best paper.")
+    paper_tokens: int = Field(70, ge=16, description="Most tokens generated per paper in an attributed answer.")
     n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
     n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
 

@@ -5,6 +5,7 @@ Routes are registered before Chainlit is mounted at "/": a mount at the root cat
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -61,6 +62,8 @@ def serve(settings: Settings, *, web: bool = True) -> None:
 
     service = AsyncAssistant(Assistant(settings), settings.server.max_concurrent_answers)
     app = create_app(settings, service, web=web)
+    # While the server starts: every paper's sentences embedded, the chat model loaded (about 20 s on 2 cores).
+    threading.Thread(target=service.engine.warm_up, name="warm-up", daemon=True).start()
     print(f"serving on http://{settings.server.host}:{settings.server.port}/ (web chat), /v1 (API), "
           f"/docs (OpenAPI){', /slack/events' if settings.slack.bot_token else ''}", flush=True)
     for line in access.describe(settings, web=web):

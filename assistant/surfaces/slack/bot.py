@@ -27,7 +27,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assistant.core.errors import AssistantError, ConfigError
-from assistant.core.models import Answer, Final, Sources, Turn
+from assistant.core.models import Answer, Delta, Final, Sources, Turn
 from assistant.core.settings import Settings
 from assistant.engine import AsyncAssistant
 from assistant.surfaces.slack.blocks import (
@@ -264,7 +264,7 @@ class SlackBot:
                 final = event.answer
             elif isinstance(event, Sources):
                 await progress.show_sources(event)
-            else:
+            elif isinstance(event, Delta):  # a Sentence verdict changes nothing: the final answer replaces the text
                 text += event.text
                 await progress.show_partial(text)
         assert final is not None

@@ -10,9 +10,9 @@ from chainlit.input_widget import Select, Slider, Switch, TextInput
 
 from assistant.answer.retrieve import search_filter_from
 from assistant.core.errors import AssistantError
-from assistant.core.models import Answer, Final, Sources, Turn
+from assistant.core.models import Answer, Final, Sentence, Sources, Turn
 from assistant.surfaces import access
-from assistant.surfaces.web import safe, views
+from assistant.surfaces.web import views
 from assistant.surfaces.web.datalayer import build_data_layer
 from assistant.surfaces.web.runtime import current
 
@@ -100,7 +100,7 @@ async def on_message(message: cl.Message):
 
 async def stream_answer(reply: cl.Message, trace: cl.Step, question: str, history: list[Turn],
                         options: views.ChatOptions, search_filter) -> tuple[Answer, Sources | None]:
-    raw, sources = "", None
+    raw, unsupported, sources = "", [], None
     async for event in runtime.service.events(question, history, options.k, search_filter, options.model):
         if isinstance(event, Final):
             return event.answer, sources
@@ -109,8 +109,14 @@ async def stream_answer(reply: cl.Message, trace: cl.Step, question: str, histor
             trace.output = views.describe_sources(event)
             await trace.update()
             continue
-        raw += event.text  # re-rendered whole each time, so no image or link of the model's ever shows half-made
-        await reply.stream_token(safe.inert_answer(raw), is_sequence=True)
+        if isinstance(event, Sentence):
+            if event.check.supported:
+                continue
+            unsupported.append(event.check)  # shown at once: the reader sees it is not part of the answer
+        else:
+            raw += event.text
+        # Re-rendered whole each time, so no image or link of the model's ever shows half-made.
+        await reply.stream_token(views.streaming_text(raw, unsupported), is_sequence=True)
     raise AssistantError("the answer ended without a result")
 
 

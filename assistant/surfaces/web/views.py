@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.core.errors import AssistantError, IndexUnavailable, InvalidQuery
-from assistant.core.models import Answer, Citation, CollectionSummary, Paper, Sources, Turn
+from assistant.core.models import Answer, Citation, CollectionSummary, Paper, SentenceCheck, Sources, Turn
 from assistant.surfaces.web.safe import inert_answer, link, literal
 
 _TOPIC_STOPWORDS = set(
@@ -126,6 +126,9 @@ def describe_trace(answer: Answer, sources: Sources | None = None) -> str:
     lines += ["", f"**Model:** {answer.model}" + (" (abstained)" if answer.abstained else ""), f"**Time:** {timings}"]
     if answer.removed_citations:
         lines.append(f"**Removed citations:** {answer.removed_citations} pointed at no retrieved paper")
+    for check in answer.sentences:
+        if not check.supported:
+            lines.append(f"**Removed sentence:** {literal(check.text)} ({literal(check.reason or 'unsupported')})")
     return "\n".join(lines)
 
 
@@ -172,5 +175,21 @@ def _num(value: float | None) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The message shown for an answer: the verified text (after an abstention, with the nearest papers) made inert."""
-    return inert_answer(answer.answer)
+    """The message shown for an answer: the verified text (after an abstention, with the nearest papers) made inert,
+    and how many generated sentences were removed as unsupported."""
+    text = inert_answer(answer.answer)
+    if answer.unsupported_removed:
+        text += f"\n\n_{_removed(answer.unsupported_removed)}_"
+    return text
+
+
+def streaming_text(raw: str, unsupported: list[SentenceCheck]) -> str:
+    """The answer while it is written: the model's text so far, and a note per sentence found unsupported."""
+    notes = [f"_Removed: \u201c{literal(check.text)}\u201d ({literal(check.reason or 'unsupported')})_"
+             for check in unsupported]
+    return "\n\n".join([inert_answer(raw), *notes])
+
+
+def _removed(count: int) -> str:
+    sentences = "sentence was" if count == 1 else "sentences were"
+    return f"{count} generated {sentences} removed: not supported by the abstract cited."

@@ -1,0 +1,203 @@
+"""Attribute first, then generate: the system picks the papers and their evidence, the model only words it.
+
+Given five numbered sources at once, the embedded 1.5B model wrote sentences citing papers that say nothing
+of the kind, and its 1 000-token prompt took 20 s to read on 2 cores before the first word. Here:
+
+1. every found paper's whole abstract is split into sentences and each is scored against the question
+   (shared BM25 terms and embedding cosine), so a fact in the paper's second chunk is not lost;
+2. the papers whose best evidence is close to the best paper's are chosen (more for "which papers ..."
+   questions), the rest are only shown as sources;
+3. for each chosen paper the model gets the question and that paper's evidence alone (about 150 tokens,
+   the question first so consecutive calls share a prefix llama.cpp does not re-read) and writes one or
+   two sentences, or says the evidence does not answer;
+4. the system writes the paper's marker, and each sentence is checked against that paper's abstract
+   (support.py) before it counts.
+
+(cf. Slobodkin et al., "Attribute First, then Generate", ACL 2024.)
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.answer.citations import MARKER
+from assistant.answer.support import split_answer, with_marker
+from assistant.core.models import Hit
+from assistant.index.embedder import Embedder
+from assistant.index.sparse import SparseEncoder
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])")
+DECLINED = "NOT COVERED"
+
+# "Which papers ...", "what works ...", "list ...", "are there papers ...": the user wants every paper that applies.
+_LIST_QUESTION = re.compile(
+    r"\b(?:which|what|any|some|other)\s+(?:\w+\s+)?(?:papers|works|studies|methods|approaches|models|articles)\b"
+    r"|\b(?:list|name|find)\s+(?:all\s+|the\s+|some\s+)?(?:\w+\s+)?(?:papers|works|studies)\b"
+    r"|\bpapers\s+(?:that|which|on|about|using|proposing)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Evidence:
+    """One found paper, its source number, and its abstract's sentences most relevant to the question."""
+
+    n: int
+    hit: Hit
+    text: str  # title and whole abstract (what its sentences are checked against)
+    sentences: list[str]  # in abstract order
+    score: float  # relevance of its best sentence: 0..1
+
+
+def is_list_question(question: str) -> bool:
+    """Whether the question asks for every paper that applies ("Which papers ...") rather than one answer."""
+    return bool(_LIST_QUESTION.search(question))
+
+
+def abstract_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) > 1]
+
+
+class SentenceVectors:
+    """Each paper's abstract sentences and their embeddings, computed once per paper text and kept in memory.
+
+    Embedding a question's five papers' ~50 sentences took ~380 ms on 2 cores, most of the half second in
+    which the sources must be on screen; a paper already seen costs nothing. ``warm`` fills it up front.
+    """
+
+    def __init__(self, embedder: Embedder, max_papers: int = 20_000) -> None:
+        self.embedder, self.max_papers = embedder, max_papers
+        self._cache: OrderedDict[tuple[str, str], tuple[list[str], np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, papers: list[tuple[str, str]]) -> list[tuple[list[str], np.ndarray]]:
+        """For each (paper_id, abstract): its sentences and their vectors; the missing ones in one embed call."""
+        with self._lock:
+            found = {key: self._cache.get(key) for key in papers}
+        missing = [key for key, value in found.items() if value is None]
+        if missing:
+            split = [abstract_sentences(abstract) or [abstract] for _, abstract in missing]
+            vectors = self.embedder.embed([s for sentences in split for s in sentences])
+            at = 0
+            for key, sentences in zip(missing, split, strict=True):
+                found[key] = (sentences, vectors[at:at + len(sentences)])
+                at += len(sentences)
+            with self._lock:
+                for key in missing:
+                    self._cache[key] = found[key]  # type: ignore[assignment]
+                while len(self._cache) > self.max_papers:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            for key in papers:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+        return [found[key] for key in papers]  # type: ignore[misc]
+
+
+def select_evidence(query: str, papers: list[tuple[Hit, str]], sparse: SparseEncoder, vectors: SentenceVectors,
+                    per_paper: int = 3) -> list[Evidence]:
+    """For each (hit, title + abstract), its ``per_paper`` best sentences; numbered in the given order.
+
+    A sentence's score is the mean of the share of the query's BM25 terms it holds and its embedding cosine
+    with the query.
+    """
+    terms = set(sparse.embed_query(query).indices)
+    query_vector = vectors.embedder.embed([query])[0]
+    split = vectors.get([(hit.paper_id, _abstract_of(hit, text)) for hit, text in papers])
+    out = []
+    for n, ((hit, text), (sentences, matrix)) in enumerate(zip(papers, split, strict=True), 1):
+        cosines = matrix @ query_vector
+        scores = []
+        for i, sentence in enumerate(sentences):
+            overlap = len(terms & set(sparse.embed_document(sentence).indices)) / len(terms) if terms else 0.0
+            scores.append((0.5 * overlap + 0.5 * float(cosines[i]), i))
+        best = sorted(scores, reverse=True)[:per_paper]
+        out.append(Evidence(n=n, hit=hit, text=text, sentences=[sentences[i] for _, i in sorted(best, key=_index)],
+                            score=best[0][0] if best else 0.0))
+    return out
+
+
+def _index(pair: tuple[float, int]) -> int:
+    return pair[1]
+
+
+def _abstract_of(hit: Hit, text: str) -> str:
+    """The abstract part of "title. abstract" (the title is shown beside the evidence already)."""
+    prefix = f"{hit.title}. "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def choose_papers(question: str, evidence: list[Evidence], list_most: int, list_close: float = 0.8) -> list[Evidence]:
+    """The papers the answer states something about: the first found, and for a "which papers" question also
+    those whose best evidence sentence scores at least ``list_close`` times the first's (``list_most`` at most).
+
+    Retrieval order picks the first (recall@1 0.978 on the dev set). Measured with bench/choose_papers.py on
+    the dev set: letting papers whose evidence scores within 0.85 (1.01) of the first's join a one-paper
+    answer lowered its citation precision from 0.978 to 0.868 (0.966); for list questions 0.8 gave precision
+    0.815 and recall 0.680 of the gold papers (0.6: 0.721 and 0.765).
+    """
+    if not evidence:
+        return []
+    if not is_list_question(question):
+        return evidence[:1]
+    first = evidence[0]
+    return [first, *[item for item in evidence[1:] if item.score >= list_close * first.score]][:list_most]
+
+
+def paper_prompt(template: str, question: str, evidence: Evidence) -> str:
+    return template.format(question=question, title=evidence.hit.title,
+                           evidence="\n".join(f"- {s}" for s in evidence.sentences))
+
+
+def statement(reply: str, n: int, max_sentences: int = 2) -> str | None:
+    """The model's reply about source ``n`` as the answer's sentences with the system's marker, None if declined.
+
+    The model's own markers are dropped (the marker is ours to set), an unfinished last sentence (the token
+    limit hit) is cut, and at most ``max_sentences`` are kept.
+    """
+    text = MARKER.sub("", reply).replace("**", "").strip()
+    text = re.sub(r"^(?:answer|statement)\s*:\s*", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))  # "3 bits [4]." -> "3 bits."
+    if not text or DECLINED in text.upper() or _declines(text):
+        return None
+    sentences = split_answer(text)[:max_sentences]
+    if len(sentences) > 1 and sentences[-1][-1:] not in ".!?":
+        sentences = sentences[:-1]
+    return " ".join(with_marker(s if s[-1:] in ".!?" else s + ".", n) for s in sentences)
+
+
+def unusable_statement(reply: str) -> str | None:
+    """Why a finished reply about one paper cannot be used (empty, or not words), else None."""
+    if not reply.strip():
+        return "the model returned an empty reply"
+    if DECLINED not in reply.upper() and len(re.findall(r"[^\W\d_]{2,}", reply)) < 3:
+        return "the model's reply is not a sentence"
+    return None
+
+
+_DECLINE = re.compile(r"\b(?:does not|doesn't|do not|did not)\s+(?:answer|mention|address|provide|say|discuss)"
+                      r"|\bno (?:information|mention|evidence)\b|\bnot (?:mentioned|covered|addressed)\b",
+                      re.IGNORECASE)
+
+
+def _declines(text: str) -> bool:
+    """A reply that says the evidence does not answer, in other words than the ones asked for."""
+    return bool(_DECLINE.search(text))
+
+
+def held_back(text: str) -> bool:
+    """Whether streamed text might still turn into the decline word, so it is not shown yet."""
+    head = text.lstrip().upper()
+    return len(head) < len(DECLINED) and DECLINED.startswith(head)
+
+
+def extractive_text(chosen: list[Evidence]) -> str:
+    """A cited answer without a model: each chosen paper and its evidence sentences."""
+    lines = ["The most relevant papers in the collection:"]
+    lines += [f"- {ev.hit.title} [{ev.n}]: {' '.join(ev.sentences)}" for ev in chosen]
+    return "\n".join(lines)

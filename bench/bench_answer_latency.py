@@ -1,0 +1,185 @@
+#!/usr/bin/env python
+"""What a web-chat user waits for, measured in headless Chromium: Enter -> sources -> first answer text -> done.
+
+    python bench/bench_answer_latency.py --data-dir DIR [--questions 20] [--modes attributed,context] [--json F]
+
+For each answer mode (`ASSISTANT_LLM_ANSWER_MODE`; 'context' is the old path: one reply from all sources) it
+starts `assistant serve` on the seed index in DIR (ingested there first when empty) with the configured
+model (default: the embedded one), waits for the warm-up, then asks the same questions, each in a fresh
+chat so no follow-up rewriting happens, and prints p50/p95 of:
+
+* sources: Enter until the "Reading N papers" list is on screen;
+* first token: Enter until the answer message shows its first text;
+* complete: Enter until the verified answer is shown (the trace gains its "Model:" line).
+
+The questions are drawn across the dev set's types (single, multi, unanswerable, adversarial). Run it on a
+quiet machine: it never asserts, it prints figures and the targets of issue 10 (0.5 s, 3 s, 20 s p50).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_SET = REPO / "evals" / "datasets" / "dev.jsonl"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ASSISTANT_MESSAGE = ".step[data-step-type='assistant_message']"
+TARGETS_S = {"sources": 0.5, "first_token": 3.0, "complete": 20.0}
+MIX = (("single", 12), ("multi", 4), ("unanswerable", 2), ("adversarial", 2))
+
+
+def questions(count: int) -> list[str]:
+    """``count`` questions spread over the types in MIX (in dev-set order, every k-th of a type)."""
+    rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+    total = sum(n for _, n in MIX)
+    picked = []
+    for kind, share in MIX:
+        pool = [r["question"] for r in rows if r["type"] == kind and r.get("question")]
+        want = max(1, round(count * share / total))
+        step = max(1, len(pool) // want)
+        picked += pool[::step][:want]
+    return picked[:count]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assistant_bin() -> str:
+    candidate = Path(sys.executable).with_name("assistant")
+    return str(candidate) if candidate.exists() else "assistant"
+
+
+def ensure_index(data_dir: Path) -> None:
+    if (data_dir / "qdrant").exists():
+        return
+    print(f"ingesting {REPO / 'data' / 'feeds'} into {data_dir} ...", flush=True)
+    subprocess.run([assistant_bin(), "ingest", str(REPO / "data" / "feeds")], check=True,
+                   env={**os.environ, "ASSISTANT_DATA_DIR": str(data_dir)}, stdout=subprocess.DEVNULL)
+
+
+class Server:
+    def __init__(self, data_dir: Path, mode: str, log: Path) -> None:
+        self.port = free_port()
+        env = {**os.environ, "ASSISTANT_DATA_DIR": str(data_dir), "ASSISTANT_LLM_ANSWER_MODE": mode}
+        self.log = log
+        self.process = subprocess.Popen([assistant_bin(), "serve", "--port", str(self.port)], env=env,
+                                        stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"assistant serve exited: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise SystemExit("assistant serve did not come up in 180 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def ask(browser, url: str, question: str, timeout_s: float) -> dict[str, float]:
+    """One question in a fresh chat; seconds from Enter to sources, first answer text and the final answer."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(url)
+        page.wait_for_selector("#chat-settings-open-modal", timeout=60_000)  # the chat session is up
+        page.fill("#chat-input", question)
+        started = time.perf_counter()
+        page.keyboard.press("Enter")
+        timeout_ms = timeout_s * 1000
+        page.get_by_text("Reading").first.wait_for(timeout=timeout_ms)
+        sources = time.perf_counter() - started
+        page.locator(ASSISTANT_MESSAGE).first.wait_for(timeout=timeout_ms)
+        first = time.perf_counter() - started
+        page.get_by_text("Model:").first.wait_for(timeout=timeout_ms)
+        complete = time.perf_counter() - started
+        text = page.locator(ASSISTANT_MESSAGE).last.inner_text()
+        return {"sources": sources, "first_token": first, "complete": complete, "abstained": "doesn't cover" in text}
+    finally:
+        page.close()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run_mode(browser, data_dir: Path, mode: str, items: list[str], timeout_s: float, warm_s: float) -> list[dict]:
+    log = Path(f"/tmp/bench_answer_latency_{mode}.log")
+    server = Server(data_dir, mode, log)
+    try:
+        time.sleep(warm_s)  # `assistant serve` embeds every sentence and loads the model in the background
+        ask(browser, server.url, "Which paper introduced GPTQ?", timeout_s)  # warm the page bundle and the model
+        rows = []
+        for i, question in enumerate(items, 1):
+            row = ask(browser, server.url, question, timeout_s)
+            rows.append({"question": question, **row})
+            print(f"  [{mode} {i}/{len(items)}] sources {row['sources']:.2f} s, first {row['first_token']:.2f} s, "
+                  f"complete {row['complete']:.2f} s{' (abstained)' if row['abstained'] else ''}", flush=True)
+        return rows
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="seed index folder (ingested when empty)")
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--modes", default="attributed,context", help="comma list of ASSISTANT_LLM_ANSWER_MODE values")
+    parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for one stage")
+    parser.add_argument("--warm", type=float, default=40.0, help="seconds to let the server warm up")
+    parser.add_argument("--json", type=Path, help="also write the rows and figures here")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    ensure_index(args.data_dir)
+    items = questions(args.questions)
+    results: dict[str, list[dict]] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        for mode in args.modes.split(","):
+            print(f"mode {mode}: {len(items)} questions", flush=True)
+            results[mode] = run_mode(browser, args.data_dir, mode, items, args.timeout, args.warm)
+        browser.close()
+    figures = {mode: {stage: {"p50": round(pct([r[stage] for r in rows], 0.5), 2),
+                              "p95": round(pct([r[stage] for r in rows], 0.95), 2),
+                              "mean": round(statistics.fmean(r[stage] for r in rows), 2)}
+                      for stage in TARGETS_S} for mode, rows in results.items()}
+    print(f"\nEnter -> ... in headless Chromium, {len(items)} questions, load average {os.getloadavg()[0]:.2f}")
+    print("| stage | target p50 | " + " | ".join(f"{m} p50 | {m} p95" for m in figures) + " |")
+    print("|---|---|" + "---|---|" * len(figures))
+    for stage, target in TARGETS_S.items():
+        cells = " | ".join(f"{f[stage]['p50']:.2f} s | {f[stage]['p95']:.2f} s" for f in figures.values())
+        print(f"| {stage} | {target:g} s | {cells} |")
+    for mode, rows in results.items():
+        print(f"{mode}: abstained on {sum(r['abstained'] for r in rows)}/{len(rows)}")
+    if args.json:
+        args.json.write_text(json.dumps({"figures": figures, "rows": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Attribute first, then generate: the system picks papers and evidence, the model words one paper at a time.
+
+The model is faked where its wording is not the point (a recording stub, or LiteLLM's mock_response);
+retrieval, evidence selection, the support check and the shared seed index are real.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.answer.attribute import held_back, is_list_question, statement, unusable_statement
+from assistant.answer.context import NOT_ANSWERED
+from assistant.answer.llm import ChatModel
+from assistant.core.models import Delta, Final, Sentence, Sources
+from assistant.core.settings import LLMSettings
+from assistant.engine import Assistant
+
+GPTQ_QUESTION = "How can a 175-billion-parameter GPT model be quantized to 3 or 4 bits per weight in a few GPU hours?"
+LIST_QUESTION = "Which papers propose post-training quantization methods for large transformer models?"
+
+
+class RecordingModel:
+    """A chat model that answers every paper with ``reply`` and keeps the prompts it was given."""
+
+    name = "recording"
+
+    def __init__(self, reply: str | None = None) -> None:
+        self.reply, self.prompts = reply, []
+
+    def stream(self, system: str, user: str, **overrides):
+        self.prompts.append((system, user, overrides))
+        title = user.split('abstract of "', 1)[1].split('"', 1)[0]
+        yield from (self.reply or f"{title} is about this.").split(" ")[:1]
+        yield from [" " + word for word in (self.reply or f"{title} is about this.").split(" ")[1:]]
+
+    def complete(self, system: str, user: str, **overrides) -> str:
+        return "".join(self.stream(system, user, **overrides))
+
+
+def engine(seed, chat_model, **llm) -> Assistant:
+    base = seed.assistant
+    settings = seed.settings.model_copy(update={"llm": seed.settings.llm.model_copy(update=llm)})
+    return Assistant(settings, index=base.index, embedder=base.embedder, sparse=base.sparse, chat_model=chat_model)
+
+
+def mocked(seed, reply: str) -> Assistant:
+    model = LLMSettings(model="openai/gpt-4o-mini", num_retries=0, timeout=30)
+    return engine(seed, ChatModel(model, {"mock_response": reply}))
+
+
+# --- the pieces ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    ("GPTQ quantizes weights to 3 bits [4].", "GPTQ quantizes weights to 3 bits [2]."),  # its marker is not ours
+    ("Answer: It uses second-order information. It runs on one GPU. And then",
+     "It uses second-order information [2]. It runs on one GPU [2]."),
+    ("It compresses the model", "It compresses the model [2]."),
+    ("NOT COVERED", None),
+    ("The evidence does not mention BLEU scores.", None),
+])
+def test_a_statement_carries_the_systems_marker_and_only_finished_sentences(reply, expected):
+    assert statement(reply, 2) == expected
+
+
+def test_text_that_may_become_the_decline_word_is_held_back():
+    assert held_back("") and held_back("NOT") and held_back(" NOT COV")
+    assert not held_back("Nowadays") and not held_back("Not only") and not held_back("GPTQ")
+
+
+@pytest.mark.parametrize(("question", "listing"), [
+    ("Which papers speed up diffusion transformer training?", True),
+    ("What works use retrieval for code generation?", True),
+    ("List papers on 3D mesh tokenizers", True),
+    ("Are there papers that prune graph transformers?", True),
+    ("How does GPTQ quantize GPT models?", False),
+    ("What compression ratio does the 512-byte tokenizer reach?", False),
+])
+def test_list_intent(question, listing):
+    assert is_list_question(question) is listing
+
+
+def test_an_empty_or_wordless_reply_is_unusable_but_a_decline_is_not():
+    assert unusable_statement("  ") and unusable_statement("]] 4 ##")
+    assert unusable_statement("NOT COVERED") is None and unusable_statement("GPTQ uses Hessians.") is None
+
+
+# --- the engine ---------------------------------------------------------------------------------------------
+
+
+def test_one_paper_question_is_written_from_the_first_papers_evidence_alone(seed):
+    model = RecordingModel("It quantizes GPT weights to 3 or 4 bits using approximate second-order information [5].")
+    events = list(engine(seed, model).events(GPTQ_QUESTION))
+    assert isinstance(events[0], Sources) and isinstance(events[-1], Final)
+    kinds = [type(e) for e in events]
+    assert kinds.index(Delta) < kinds.index(Sentence) < kinds.index(Final)
+    assert len(model.prompts) == 1  # not a list question: the best paper only
+    system, user, overrides = model.prompts[0]
+    first = events[0].papers[0]
+    assert user.startswith(f"Question: {GPTQ_QUESTION}")  # the question first: consecutive calls share a prefix
+    assert f'"{first.title}"' in user and all(p.title not in user for p in events[0].papers[1:])
+    assert all(sentence in user for sentence in first.snippet.split(". ")[:1])  # the evidence shown as the source
+    assert "NOT COVERED" in system and overrides["max_tokens"] > 0 and "deadline" in overrides
+    answer = events[-1].answer
+    assert answer.answer.endswith("second-order information [1].")  # the model's [5] replaced by the system's [1]
+    assert [c.n for c in answer.citations] == [1] and "GPTQ" in answer.citations[0].title
+    assert answer.citations[0].evidence  # the supporting abstract sentence, for the citation panel
+
+
+def test_list_question_gets_one_marked_statement_per_close_paper(seed):
+    model = RecordingModel()
+    answer = engine(seed, model).ask(LIST_QUESTION)
+    assert len(model.prompts) >= 2, answer.answer
+    paragraphs = answer.answer.split("\n\n")
+    assert len(paragraphs) == len(model.prompts)
+    for paragraph, citation in zip(paragraphs, answer.citations, strict=True):
+        assert paragraph.startswith(citation.title) and paragraph.endswith(f"[{citation.n}].")
+
+
+def test_a_list_question_answer_never_exceeds_list_papers(seed):
+    model = RecordingModel()
+    answer = engine(seed, model, list_papers=2).ask(LIST_QUESTION)
+    assert len(model.prompts) == 2 and len(answer.citations) == 2
+
+
+def test_a_statement_with_a_figure_not_in_its_abstract_is_removed_and_reported(seed):
+    reply = "It quantizes weights to 3 bits. It reaches a BLEU score of 41.7 on WMT."
+    events = list(mocked(seed, reply).events(GPTQ_QUESTION))
+    verdicts = [e.check for e in events if isinstance(e, Sentence)]
+    assert [v.supported for v in verdicts] == [True, False]
+    assert "41.7" in verdicts[1].reason
+    answer = events[-1].answer
+    assert "41.7" not in answer.answer and "3 bits [1]" in answer.answer and answer.unsupported_removed == 1
+
+
+def test_every_paper_declining_abstains_unless_the_match_is_close(seed):
+    close = mocked(seed, "NOT COVERED").ask(GPTQ_QUESTION)
+    assert not close.abstained and not close.generation_failed  # the evidence is quoted, cited
+    assert close.citations and close.answer.startswith("The most relevant papers")
+    weak = engine(seed, ChatModel(LLMSettings(model="openai/gpt-4o-mini", num_retries=0),
+                                  {"mock_response": "NOT COVERED"})).ask(
+        "What BLEU score did the original Transformer paper report on WMT 2014 English-German?")
+    assert weak.abstained and weak.answer.startswith(NOT_ANSWERED) and not weak.citations
+    assert "NOT COVERED" not in weak.answer
