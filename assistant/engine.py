@@ -309,29 +309,36 @@ class Assistant:
                          started: float) -> Generator[AnswerEvent, None, Reply]:
         """The attributed answer: one short statement per chosen paper, from its evidence alone, marked by us.
 
-        Deltas stream as the model writes (text that may still become the decline word is held back); each
-        statement's sentences are checked against that paper's abstract and sent as `Sentence` events. One
-        deadline bounds all the calls. Every paper declining means the collection does not answer the question.
+        Each statement starts with its paper's title (sent before the model is called, so the reader knows at
+        once which paper the coming sentence is about); deltas stream as the model writes (text that may still
+        become the decline word is held back); each statement's sentences are checked against that paper's
+        abstract and sent as `Sentence` events. One deadline bounds all the calls. Every paper declining means
+        the collection does not answer the question.
         """
         reply, kept = Reply(), []
         deadline = time.monotonic() + self.settings.llm.timeout
         encoding = self.settings.ingest.tokenizer
+        # A list gets one sentence per paper, stopped at its full stop: five papers must not take a minute.
+        listing = len(chosen) > 1
+        limits = {"max_tokens": self.settings.llm.paper_tokens, **({"stop": [". ", "\n"]} if listing else {})}
         for ev in chosen:
             prompt = paper_prompt(self.prompts.paper_answer, question, ev)
+            lead = f"{ev.hit.title}: "  # the system names the paper each statement is about, at once
             raw, shown = "", 0
             reply.tokens["prompt"] = reply.tokens.get("prompt", 0) + count_tokens(self.prompts.paper_system + prompt,
                                                                                   encoding)
+            yield Delta(text=("\n\n" if reply.shown else "") + lead)
+            reply.shown = True
             try:
                 with timer.stage("generate"):
-                    for delta in chat_model.stream(self.prompts.paper_system, prompt, deadline=deadline,
-                                                   max_tokens=self.settings.llm.paper_tokens):
+                    for delta in chat_model.stream(self.prompts.paper_system, prompt, deadline=deadline, **limits):
                         raw += delta
                         if held_back(raw) or DECLINED in raw.upper():
                             continue
-                        if not reply.shown:
+                        if "first_token" not in timer.timings_ms:
                             timer.timings_ms["first_token"] = round((time.perf_counter() - started) * 1000, 2)
-                        yield Delta(text=("\n\n" if reply.shown and not shown else "") + raw[shown:])
-                        reply.shown, shown = True, len(raw)
+                        yield Delta(text=raw[shown:])
+                        shown = len(raw)
             except LLMError as exc:
                 reply.failed = str(exc)
                 return reply
@@ -339,18 +346,18 @@ class Assistant:
             reply.failed = unusable_statement(raw)
             if reply.failed:
                 return reply
-            text = statement(raw, ev.n)
+            text = statement(raw, ev.n, max_sentences=1 if listing else 2)
             if text is None:
+                yield Delta(text="(its abstract does not answer this)")
                 continue
             with timer.stage("support"):
                 checks = check_sentences(text, {ev.n: ev.text}, self.sparse)
             for check in checks:
                 yield Sentence(check=check)
-            if shown:
-                yield Delta(text=f" [{ev.n}]")
+            yield Delta(text=f" [{ev.n}]")
             reply.checks += checks
             if supported := [check.text for check in checks if check.supported]:
-                kept.append(" ".join(supported))
+                kept.append(lead + " ".join(supported))
         reply.text = "\n\n".join(kept)
         if not reply.checks:
             reply.declined = True

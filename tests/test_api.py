@@ -34,7 +34,7 @@ MOCK_MODEL = "openai/gpt-4o-mini"
 QUESTION = "How does one-shot post-training quantization of GPT models to 3-4 bits work?"
 REPLY = "GPTQ quantizes the weights one layer at a time using second-order information [1]. It also runs on Mars [9]."
 # The default (attributed) answer: the model's markers are dropped and the system marks each sentence with its paper.
-VERIFIED = ("GPTQ quantizes the weights one layer at a time using second-order information [1]. "
+VERIFIED = (f"{GPTQ_TITLE}: GPTQ quantizes the weights one layer at a time using second-order information [1]. "
             "It also runs on Mars [1].")
 OFF_TOPIC = "best sourdough hydration"
 KEYS = ["first-key", "second-key"]

@@ -119,7 +119,7 @@ class LLMSettings(BaseModel):
                     "'context': one reply from all sources, the model placing the markers (slower on CPU).",
     )
     list_papers: int = Field(
-        8, ge=1, description="Most papers a 'which papers ...' answer covers (each needs evidence close to the "
+        6, ge=1, description="Most papers a 'which papers ...' answer covers (each needs evidence close to the "
                              "best paper's); other questions are answered from the best paper.")
     paper_tokens: int = Field(70, ge=16, description="Most tokens generated per paper in an attributed answer.")
     n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
