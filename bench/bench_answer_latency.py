@@ -9,7 +9,10 @@ model (default: the embedded one), waits for the warm-up, then asks the same que
 chat so no follow-up rewriting happens, and prints p50/p95 of:
 
 * sources: Enter until the "Reading N papers" list is on screen;
-* first token: Enter until the answer message shows its first text;
+* first text: Enter until the answer message shows its first text (in the attributed mode the paper's
+  title, which the system writes before the model is called);
+* first model token: the server's own time from the question to the model's first token (the trace's
+  `first_token`), plus the sources' browser latency; a question answered without the model has none;
 * complete: Enter until the verified answer is shown (the trace gains its "Model:" line).
 
 The questions are drawn across the dev set's types (single, multi, unanswerable, adversarial). Run it on a
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -34,7 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEV_SET = REPO / "evals" / "datasets" / "dev.jsonl"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ASSISTANT_MESSAGE = ".step[data-step-type='assistant_message']"
-TARGETS_S = {"sources": 0.5, "first_token": 3.0, "complete": 20.0}
+TARGETS_S = {"sources": 0.5, "first_text": 3.0, "first_model_token": 3.0, "complete": 20.0}
+_FIRST_TOKEN = re.compile(r"first_token ([\d.]+) (ms|s)\b")
 MIX = (("single", 12), ("multi", 4), ("unanswerable", 2), ("adversarial", 2))
 
 
@@ -114,12 +119,22 @@ def ask(browser, url: str, question: str, timeout_s: float) -> dict[str, float]:
         sources = time.perf_counter() - started
         page.locator(ASSISTANT_MESSAGE).first.wait_for(timeout=timeout_ms)
         first = time.perf_counter() - started
-        page.get_by_text("Model:").first.wait_for(timeout=timeout_ms)
+        # The trace's "Model: <name>" line appears with the final answer.
+        page.get_by_text(re.compile(r"Model:\s*\S")).first.wait_for(timeout=timeout_ms)
         complete = time.perf_counter() - started
         text = page.locator(ASSISTANT_MESSAGE).last.inner_text()
-        return {"sources": sources, "first_token": first, "complete": complete, "abstained": "doesn't cover" in text}
+        trace = page.get_by_text(re.compile(r"Time:\s*\S")).first.inner_text()
+        found = _FIRST_TOKEN.search(trace)
+        model_first = (float(found[1]) / (1000 if found[2] == "ms" else 1) + sources) if found else None
+        return {"sources": sources, "first_text": first, "first_model_token": model_first, "complete": complete,
+                "abstained": "doesn't cover" in text}
     finally:
         page.close()
+
+
+def summary(values: list[float]) -> dict[str, float | int]:
+    return {"p50": round(pct(values, 0.5), 2), "p95": round(pct(values, 0.95), 2),
+            "mean": round(statistics.fmean(values), 2), "n": len(values)}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -137,8 +152,10 @@ def run_mode(browser, data_dir: Path, mode: str, items: list[str], timeout_s: fl
         for i, question in enumerate(items, 1):
             row = ask(browser, server.url, question, timeout_s)
             rows.append({"question": question, **row})
-            print(f"  [{mode} {i}/{len(items)}] sources {row['sources']:.2f} s, first {row['first_token']:.2f} s, "
-                  f"complete {row['complete']:.2f} s{' (abstained)' if row['abstained'] else ''}", flush=True)
+            model_first = f"{row['first_model_token']:.2f} s" if row["first_model_token"] is not None else "-"
+            print(f"  [{mode} {i}/{len(items)}] sources {row['sources']:.2f} s, first text {row['first_text']:.2f} s, "
+                  f"first model token {model_first}, complete {row['complete']:.2f} s"
+                  f"{' (abstained)' if row['abstained'] else ''}", flush=True)
         return rows
     finally:
         server.stop()
@@ -164,15 +181,14 @@ def main() -> int:
             print(f"mode {mode}: {len(items)} questions", flush=True)
             results[mode] = run_mode(browser, args.data_dir, mode, items, args.timeout, args.warm)
         browser.close()
-    figures = {mode: {stage: {"p50": round(pct([r[stage] for r in rows], 0.5), 2),
-                              "p95": round(pct([r[stage] for r in rows], 0.95), 2),
-                              "mean": round(statistics.fmean(r[stage] for r in rows), 2)}
-                      for stage in TARGETS_S} for mode, rows in results.items()}
+    figures = {mode: {stage: summary([r[stage] for r in rows if r[stage] is not None]) for stage in TARGETS_S}
+               for mode, rows in results.items()}
     print(f"\nEnter -> ... in headless Chromium, {len(items)} questions, load average {os.getloadavg()[0]:.2f}")
     print("| stage | target p50 | " + " | ".join(f"{m} p50 | {m} p95" for m in figures) + " |")
     print("|---|---|" + "---|---|" * len(figures))
     for stage, target in TARGETS_S.items():
-        cells = " | ".join(f"{f[stage]['p50']:.2f} s | {f[stage]['p95']:.2f} s" for f in figures.values())
+        cells = " | ".join(f"{f[stage]['p50']:.2f} s | {f[stage]['p95']:.2f} s (n={f[stage]['n']})"
+                           for f in figures.values())
         print(f"| {stage} | {target:g} s | {cells} |")
     for mode, rows in results.items():
         print(f"{mode}: abstained on {sum(r['abstained'] for r in rows)}/{len(rows)}")

@@ -122,6 +122,9 @@ def test_ask_cite_feedback_reload_and_restart(server, browser):
     panel.wait_for(timeout=10_000)
     assert GPTQ_TITLE in panel.inner_text(timeout=10_000)
     assert "second-order information" in panel.inner_text()  # the abstract itself
+    assert "What the answer rests on" in panel.inner_text()
+    # The abstract sentence supporting the answer's sentence is highlighted where it stands in the abstract.
+    assert "second-order" in panel.locator("strong").filter(has_text="second-order").first.inner_text()
     assert "Mar 13" in panel.inner_text() and "github.com/IST-DASLab/gptq" in panel.inner_text()
 
     page.locator("button.positive-feedback-off").last.click()

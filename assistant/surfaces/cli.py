@@ -152,7 +152,7 @@ def ask(question: str, as_json: JsonOpt = False, k: KOpt = None, since: SinceOpt
     """Answer a question from the abstracts, citing the papers used."""
 
     def action():
-        from assistant.core.models import Delta, Final, Sources
+        from assistant.core.models import Delta, Final, Sentence, Sources
 
         turns, search_filter = _history(history), _filter(since, until, has_code)
         # With --json, stdout carries the one JSON object: anything a library prints goes to stderr instead.
@@ -169,6 +169,8 @@ def ask(question: str, as_json: JsonOpt = False, k: KOpt = None, since: SinceOpt
                         typer.echo(_sources_text(event) + "\n")
                     elif isinstance(event, Delta):
                         typer.echo(event.text, nl=False)
+                    elif isinstance(event, Sentence) and not event.check.supported:  # said at once, not at the end
+                        typer.echo(f" [removed: {event.check.reason}]", nl=False)
             finally:
                 engine.close()
         if as_json:
