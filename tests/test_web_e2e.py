@@ -124,7 +124,9 @@ def test_ask_cite_feedback_reload_and_restart(server, browser):
     assert "second-order information" in panel.inner_text()  # the abstract itself
     assert "What the answer rests on" in panel.inner_text()
     # The abstract sentence supporting the answer's sentence is highlighted where it stands in the abstract.
-    assert "second-order" in panel.locator("strong").filter(has_text="second-order").first.inner_text()
+    # (Chainlit renders Markdown bold as a span.font-bold, not <strong>.)
+    highlighted = panel.locator("strong, b, .font-bold").filter(has_text="second-order")
+    assert "approximate second-order information" in highlighted.first.inner_text()
     assert "Mar 13" in panel.inner_text() and "github.com/IST-DASLab/gptq" in panel.inner_text()
 
     page.locator("button.positive-feedback-off").last.click()
