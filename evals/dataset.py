@@ -12,8 +12,11 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from assistant.core.errors import AssistantError
 from assistant.core.text import normalise_title
 
-CaseType = Literal["single", "multi", "unanswerable", "followup", "adversarial"]
-CASE_TYPES: tuple[str, ...] = ("single", "multi", "unanswerable", "followup", "adversarial")
+# "list": a topic question ("which papers ...") whose gold set is every right paper; "filter": a question
+# whose wording states a filter (a feed date, "with code on GitHub"), gold = the papers that pass it.
+CaseType = Literal["single", "multi", "unanswerable", "followup", "adversarial", "list", "filter"]
+CASE_TYPES: tuple[str, ...] = ("single", "multi", "unanswerable", "followup", "adversarial", "list", "filter")
+Split = Literal["tune", "heldout"]
 
 
 class DatasetError(AssistantError):
@@ -32,6 +35,16 @@ class EvalCase(BaseModel):
     expect: str | None = None
     must_not_contain: list[str] = Field(
         default_factory=list, description="Strings whose presence means an injected instruction was obeyed."
+    )
+    split: Split = Field(default="tune", description="'heldout' cases are kept out of tuning.")
+    overlap: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Share of the question's content words found in the gold title+abstract (single cases).",
+    )
+    rule: str | None = Field(default=None, description="How the gold set of a list/filter case was computed.")
+    filters: dict | None = Field(
+        default=None,
+        description="The filter a filter case's question states, e.g. {'feeds': ['Mar 13'], 'has_code': true}.",
     )
 
     @model_validator(mode="after")
