@@ -45,15 +45,61 @@ class IndexPoint:
 
 @dataclass
 class SearchFilter:
-    """Optional restrictions on a search: feed day range (YYYYMMDD, year 0 when unknown), code only."""
+    """Optional restrictions on a search: a feed-day range, named feed days, code only.
+
+    Days are YYYYMMDD, with year 0 when the feed gave none ('Mar 13' is 313). A bound with a year also
+    matches yearless feeds by month and day, and a yearless bound matches dated feeds of every year in
+    ``years`` (the collection's, filled in by the engine), so '--since 2024-03-13' finds the 'Mar 13' feed.
+    """
 
     since_day: int | None = None
     until_day: int | None = None
     has_code: bool = False
+    days: tuple[int, ...] = ()  # a paper seen on any of these feed days passes (a named feed: "the Mar 13 feed")
+    all_days: tuple[int, ...] = ()  # ... seen on every one of these ("in both the Mar 13 and Mar 17 feeds")
+    min_feeds: int = 0  # ... seen on at least this many feed days ("in at least four feeds")
+    years: tuple[int, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return self.since_day is None and self.until_day is None and not self.has_code
+        return (self.since_day is None and self.until_day is None and not self.has_code and not self.days
+                and not self.all_days and self.min_feeds < 2)
+
+    def day_groups(self) -> list[list[tuple[int, int]]]:
+        """Stored-day ranges a paper's ``feed_days`` must meet: any range of each group, every group."""
+        groups = []
+        if self.since_day is not None or self.until_day is not None:
+            groups.append(_span_ranges(self.since_day, self.until_day, self.years))
+        if self.days:
+            groups.append(sorted({r for day in self.days for r in _span_ranges(day, day, self.years)}))
+        groups.extend(_span_ranges(day, day, self.years) for day in self.all_days)
+        return groups
+
+
+FIRST_MD, LAST_MD = 101, 1231
+
+
+def _span_ranges(lo: int | None, hi: int | None, years: Sequence[int]) -> list[tuple[int, int]]:
+    """The stored days from lo to hi (either open), as ranges over yearless and dated days alike."""
+    if lo and hi and lo >= 10000 > hi:
+        hi += lo // 10000 * 10000  # a yearless bound takes the other bound's year
+    elif lo and hi and hi >= 10000 > lo:
+        lo += hi // 10000 * 10000
+    lo_md, hi_md = (lo % 10000 if lo else FIRST_MD), (hi % 10000 if hi else LAST_MD)
+    if lo and hi and lo >= 10000 and hi - lo >= 10000:
+        ranges = [(FIRST_MD, LAST_MD)]  # a year or more: every month-day
+    elif lo_md <= hi_md:
+        ranges = [(lo_md, hi_md)]
+    else:  # across the year's end: Dec 20 .. Jan 5
+        ranges = [(lo_md, LAST_MD), (FIRST_MD, hi_md)]
+    if (lo or 0) >= 10000 or (hi or 0) >= 10000:
+        ranges.append((lo or 10000 + FIRST_MD, hi or 99990000 + LAST_MD))
+    else:
+        for year in sorted(set(years)):
+            start = year * 10000
+            ranges.append((start + lo_md, start + hi_md) if lo_md <= hi_md
+                          else (start + lo_md, start + 10000 + hi_md))
+    return ranges
 
 
 @dataclass
@@ -91,6 +137,7 @@ class PaperIndex(Protocol):
     def paper_chunks(self, paper_id: str) -> list[dict[str, Any]]: ...
     def paper_titles(self) -> dict[str, str]: ...
     def paper_summaries(self) -> list[dict[str, Any]]: ...
+    def feed_days(self) -> list[int]: ...
     def hybrid_query(self, query: HybridQuery) -> HybridResult: ...
     def count(self) -> int: ...
     def close(self) -> None: ...

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from assistant.core.errors import IndexUnavailable, first_line
 from assistant.index.base import (
     DENSE,
@@ -21,6 +23,8 @@ from assistant.index.base import (
 )
 
 MISSING_HINT = "run `assistant ingest FEEDS` first, or point ASSISTANT_DATA_DIR at the folder that holds the index"
+# Every field a filter or a per-paper lookup reads: an unindexed field is read from each point's stored payload.
+INDEXED_FIELDS = (("paper_id", "Keyword"), ("feed_days", "Integer"), ("has_code", "Bool"))
 
 
 class EdgeIndex(PaperLookups):
@@ -44,12 +48,30 @@ class EdgeIndex(PaperLookups):
             else:
                 self.path.mkdir(parents=True, exist_ok=True)
                 self._shard = qe.EdgeShard.create(str(self.path), config)
-                # Per-paper lookups (re-ingest, deletes) and filters would otherwise scan every point.
-                for key, schema in (("paper_id", qe.PayloadSchemaType.Keyword),
-                                    ("feed_days", qe.PayloadSchemaType.Integer)):
-                    self._shard.update(qe.UpdateOperation.create_field_index(key, schema))
         except Exception as exc:  # Edge raises plain Exception with the OS cause in the text
             raise _open_error(self.path, exc) from exc
+        self._upgrade()
+
+    @translated("upgrade its payload indexes")
+    def _upgrade(self) -> None:
+        """Bring a shard written by an earlier version to today's shape (a no-op on a current one).
+
+        Each step is one WAL-logged operation that only touches what is still missing, so a process
+        killed part-way leaves a shard that the next open finishes upgrading.
+        """
+        qe = self._qe
+        indexed = self._shard.info().payload_schema
+        for key, schema in INDEXED_FIELDS:
+            if key not in indexed:
+                self._shard.update(qe.UpdateOperation.create_field_index(key, getattr(qe.PayloadSchemaType, schema)))
+        lacking = qe.FieldCondition(key="has_code", is_empty=True)
+        if not self._shard.count(qe.CountRequest(exact=True, filter=qe.Filter(must=[lacking]))):
+            return
+        # The ingest payload's rule, bool(code_url): a stored code_url is a validated link or null, never "".
+        no_code = qe.FieldCondition(key="code_url", is_empty=True)
+        for has_code, flt in ((True, qe.Filter(must=[lacking], must_not=[no_code])),
+                              (False, qe.Filter(must=[lacking, no_code]))):
+            self._shard.update(qe.UpdateOperation.set_payload_by_filter(flt, {"has_code": has_code}))
 
     @translated("store points")
     def upsert(self, points: Sequence[IndexPoint]) -> None:
@@ -85,6 +107,13 @@ class EdgeIndex(PaperLookups):
         fused_r, dense_r, sparse_r = ([ScoredChunk(p.payload or {}, p.score) for p in r] for r in results)
         return HybridResult(fused_r, dense_r, sparse_r)
 
+    @translated("read feed days")
+    def feed_days(self) -> list[int]:
+        """Every feed day stored (YYYYMMDD, year 0 when unknown), in order; read from the payload index."""
+        qe = self._qe
+        found = self._shard.facet(qe.FacetRequest(key="feed_days", limit=100_000, exact=True))
+        return sorted(int(hit.value) for hit in found.hits)
+
     @translated("count points")
     def count(self) -> int:
         return self._shard.count(self._qe.CountRequest(exact=True))
@@ -112,12 +141,17 @@ class EdgeIndex(PaperLookups):
         qe = self._qe
         if flt.empty:
             return None
-        must = []
-        if flt.since_day is not None or flt.until_day is not None:
-            must.append(qe.FieldCondition(key="feed_days", range=qe.RangeFloat(gte=flt.since_day, lte=flt.until_day)))
-        # Edge 0.9 never matches MatchValue(True) on a bool field, so "has code" is "code_url is not empty".
-        must_not = [qe.FieldCondition(key="code_url", is_empty=True)] if flt.has_code else None
-        return qe.Filter(must=must or None, must_not=must_not)
+        must: list[Any] = []
+        for ranges in flt.day_groups():
+            must.append(qe.Filter(should=[qe.FieldCondition(key="feed_days", range=qe.RangeFloat(gte=lo, lte=hi))
+                                          for lo, hi in ranges]))
+        if flt.min_feeds > 1:
+            must.append(qe.FieldCondition(key="feed_days", values_count=qe.ValuesCount(gte=flt.min_feeds)))
+        if flt.has_code:
+            # Edge 0.9's binding reads a Python bool as an integer (bool subclasses int), so MatchValue(True)
+            # looks for has_code == 1 and matches nothing; numpy's bool is no int to it and arrives as a bool.
+            must.append(qe.FieldCondition(key="has_code", match=qe.MatchValue(np.True_)))
+        return qe.Filter(must=must)
 
 
 def _open_error(path: Path, exc: Exception) -> IndexUnavailable:

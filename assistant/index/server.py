@@ -76,6 +76,12 @@ class ServerIndex(PaperLookups):
         fused, dense, sparse_r = ([ScoredChunk(p.payload or {}, p.score) for p in r.points] for r in responses)
         return HybridResult(fused, dense, sparse_r)
 
+    @translated("read feed days")
+    def feed_days(self) -> list[int]:
+        """Every feed day stored (YYYYMMDD, year 0 when unknown), in order; a facet over the payload index."""
+        found = self._client.facet(self._collection, key="feed_days", limit=100_000, exact=True)
+        return sorted(int(hit.value) for hit in found.hits)
+
     @translated("count points")
     def count(self) -> int:
         return self._client.count(self._collection, exact=True).count
@@ -103,8 +109,11 @@ class ServerIndex(PaperLookups):
         if flt.empty:
             return None
         must: list[Any] = []
-        if flt.since_day is not None or flt.until_day is not None:
-            must.append(m.FieldCondition(key="feed_days", range=m.Range(gte=flt.since_day, lte=flt.until_day)))
+        for ranges in flt.day_groups():
+            must.append(m.Filter(should=[m.FieldCondition(key="feed_days", range=m.Range(gte=lo, lte=hi))
+                                         for lo, hi in ranges]))
+        if flt.min_feeds > 1:
+            must.append(m.FieldCondition(key="feed_days", values_count=m.ValuesCount(gte=flt.min_feeds)))
         if flt.has_code:
             must.append(m.FieldCondition(key="has_code", match=m.MatchValue(value=True)))
         return m.Filter(must=must)
