@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits
 from assistant.answer.support import check_sentences
+from assistant.answer.understand import Reading, combine, day_label, describe, read_filters
 from assistant.core.dates import label_order
 from assistant.core.errors import InvalidQuery, LLMError
 from assistant.core.models import (
@@ -121,6 +122,7 @@ class Assistant:
         self.chat_model = build_chat_model(settings.llm) if isinstance(chat_model, _Configured) else chat_model
         self._chat_models: dict[str, ChatModel | None] = {}
         self.sentence_vectors = SentenceVectors(self.embedder)
+        self._days: tuple[float, list[int]] = (0.0, [])  # (read at, the index's feed days)
         self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
                                                    complete=self._complete_plain)
 
@@ -157,6 +159,7 @@ class Assistant:
 
     def ingest(self, paths: Iterable[Path], progress=None) -> IngestReport:
         """Ingest files or folders; see ingest.pipeline.ingest_paths."""
+        self._days = (0.0, [])
         return ingest_paths(paths, self.index, self.embedder, self.sparse, self.settings.ingest, progress)
 
     def retrieve(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None,
@@ -169,9 +172,12 @@ class Assistant:
             raise InvalidQuery("the question is empty: type what you want to know")
         timer = timer or Timer()
         k = k or self.settings.retrieval.top_k
+        with timer.stage("understand"):
+            query, search_filter = self.understand(query, search_filter)
         with timer.stage("retrieve"):
             found = retrieve_hits(query, index=self.index, embedder=self.embedder, sparse=self.sparse,
                                   settings=self.settings.retrieval, search_filter=search_filter)
+        found.query, found.filters = query, describe(search_filter)
         with timer.stage("rerank"):
             head = found.hits[: self.settings.rerank.candidates]
             reranked = self.reranker.rerank(query, head) + found.hits[len(head):]
@@ -181,6 +187,28 @@ class Assistant:
                 found.missing = self._missing_names(query, found.hits)
             found.relevant = not found.missing
         return found
+
+    def understand(self, query: str, search_filter: SearchFilter | None = None) -> tuple[str, SearchFilter]:
+        """The query without its filter words, and the filter it states joined with the caller's (which wins).
+
+        Feed days the words name are read against the index's own (so "the latest feed" is its newest day);
+        setting ``retrieval.understand_filters`` off leaves the query as typed.
+        """
+        stated = search_filter or SearchFilter()
+        if not self.settings.retrieval.understand_filters and stated.empty:
+            return query, stated
+        days = self.feed_days()
+        reading = read_filters(query, days) if self.settings.retrieval.understand_filters else Reading(query)
+        flt = combine(stated, reading.filter)
+        return reading.query, replace(flt, years=tuple(sorted({d // 10000 for d in days} - {0})))
+
+    def feed_days(self) -> list[int]:
+        """The index's feed days (YYYYMMDD, year 0 when unknown), re-read at most every 30 s and after ingest."""
+        read_at, days = self._days
+        if time.monotonic() - read_at > 30:
+            days = self.index.feed_days()
+            self._days = (time.monotonic(), days)
+        return days
 
     def _missing_names(self, query: str, hits: list[Hit]) -> list[str]:
         """Names in the query that the found papers lack (see answer/abstain.py); whole abstracts are read."""
@@ -256,10 +284,13 @@ class Assistant:
         with timer.stage("condense"):
             query = self.standalone_query(question, history, chat_model)
         found = self.retrieve(query, k, search_filter, timer)
-        base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits}
+        query = found.query
+        base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits,
+                "filters": found.filters}
         if not found.relevant:
             timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
-            text = abstention_text(found.missing, found.hits)
+            text = (self._nothing_passes(found.filters) if not found.hits and found.filters
+                    else abstention_text(found.missing, found.hits))
             yield Delta(text=text)
             yield Final(answer=Answer(answer=text, abstained=True, timings_ms=timer.timings_ms, **base))
             return
@@ -270,7 +301,7 @@ class Assistant:
         with timer.stage("evidence"):
             evidence = select_evidence(query, [(hit, self._paper_text(hit)) for hit in sources], self.sparse,
                                        self.sentence_vectors)
-        yield Sources(query=query, papers=[
+        yield Sources(query=query, filters=found.filters, papers=[
             Citation(n=ev.n, paper_id=ev.hit.paper_id, title=ev.hit.title, url=ev.hit.url, code_url=ev.hit.code_url,
                      feeds=ev.hit.feeds, snippet=" ".join(ev.sentences)) for ev in evidence])
         timer.timings_ms["sources"] = round((time.perf_counter() - started) * 1000, 2)
@@ -304,6 +335,12 @@ class Assistant:
                                   generation_failed=reply.failed is not None, tokens=reply.tokens,
                                   timings_ms=timer.timings_ms, sentences=reply.checks,
                                   unsupported_removed=sum(not c.supported for c in reply.checks), **base))
+
+    def _nothing_passes(self, filters: list[str]) -> str:
+        """Why a filtered search found nothing, with the feeds there are, so the user can restate it."""
+        feeds = ", ".join(day_label(d) for d in self.feed_days()) or "none yet"
+        return (f"No paper in the collection passes the filter ({'; '.join(filters)}). "
+                f"The collection's feeds: {feeds}.")
 
     def _write_per_paper(self, question: str, chosen: list[Evidence], chat_model: ChatModel, timer: Timer,
                          started: float) -> Generator[AnswerEvent, None, Reply]:

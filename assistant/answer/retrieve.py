@@ -22,6 +22,8 @@ class Retrieval:
     best_dense: float
     coverage: float
     missing: list[str] = field(default_factory=list)  # names the question relies on that no found paper has
+    query: str = ""  # the query searched with: the question without the filter words read from it
+    filters: list[str] = field(default_factory=list)  # the filter applied, in words ("feed Mar 13", "with code")
 
 
 def retrieve_hits(query: str, *, index: PaperIndex, embedder: Embedder, sparse: SparseEncoder,

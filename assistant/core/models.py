@@ -130,6 +130,8 @@ class Answer(BaseModel):
     abstained: bool = False
     model: str
     query: str = Field(default="", description="The standalone query used for retrieval.")
+    filters: list[str] = Field(default_factory=list,
+                               description="The filter applied (set or read from the question), in words.")
     hits: list[Hit] = Field(default_factory=list, exclude=True)
     removed_citations: int = Field(default=0, description="Markers that pointed at no retrieved paper.")
     generation_failed: bool = False
@@ -151,6 +153,8 @@ class Sources(BaseModel):
 
     event: Literal["sources"] = "sources"
     query: str = Field(description="The standalone query the papers were found with.")
+    filters: list[str] = Field(default_factory=list,
+                               description="The filter applied (set or read from the question), in words.")
     papers: list[Citation] = Field(description="Source [n] of the coming answer is papers[n - 1].")
 
 

@@ -62,6 +62,10 @@ class RetrievalSettings(BaseModel):
         "hybrid", description="Rank by fused dense + BM25 ('hybrid'), or by one of them alone (ablations)."
     )
     top_k: int = Field(5, ge=1, le=50, description="Papers returned by search and used to answer.")
+    understand_filters: bool = Field(
+        True, description="Read filters said in the question ('in the Mar 13 feed', 'with code') and search the "
+                          "rest of it; options set explicitly win over the words.",
+    )
     candidates: int = Field(40, ge=5, description="Chunks each of the dense and sparse prefetches return.")
     rrf_k: int = Field(60, ge=1, description="RRF constant; larger flattens the rank curve.")
     dense_weight: float = Field(2.0, ge=0, description="Weight of the dense ranking in RRF fusion (measured, README).")

@@ -1,0 +1,314 @@
+"""Filters said in words: "in the Mar 13 feed", "since mid-March", "with code on GitHub".
+
+A user rarely opens a settings panel; they type the restriction into the question. `read_filters` finds
+those phrases, turns them into a `SearchFilter` over the collection's own feed days, and returns the
+question without them (so "Mar 13" and "feed" do not steer the topic search), plus each filter in plain
+words for the surfaces to show. What it does not recognise stays in the question, untouched.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from assistant.core.dates import parse_feed_date
+from assistant.index.base import SearchFilter
+
+__all__ = ["Reading", "combine", "day_label", "describe", "read_filters"]
+
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+# A calendar day: 'Mar 13', 'March 13th, 2024', '13 March', 'the 13th of March', '2024-03-13'.
+_DAY = (rf"(?:{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+        rf"|(?:the\s+)?\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
+        r"|\d{4}-\d{1,2}-\d{1,2})")
+_FEED = r"(?:feeds?|digests?|dumps?|batch(?:es)?|drops?|daily papers|list|issues?|releases?)"
+_PART = r"(?:early|mid|middle of|late|end of|beginning of|start of)"
+_B = r"(?<![\w-])"  # phrase start: not inside a word
+_E = r"(?![\w-])"
+
+_DAYS_LIST = rf"{_DAY}(?:\s*(?:,|and|or|&)\s*(?:the\s+)?{_DAY})*"
+_COUNT = r"(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)"
+_NUMBERS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten".split())}
+# Each rule: (pattern, kind). Tried in order; a span once used is not read again.
+_RULES: list[tuple[re.Pattern[str], str]] = [(re.compile(p, re.IGNORECASE), kind) for p, kind in [
+    (rf"{_B}(?:(?:in|on|from)\s+)?both\s+(?:the\s+)?(?P<a>{_DAY})\s*(?:and|&)\s*(?:the\s+)?(?P<b>{_DAY}){_E}"
+     rf"(?:\s+{_FEED})?", "both"),
+    (rf"{_B}(?:(?:in|on|across)\s+)?(?:every|each|all)\s+(?:of\s+)?(?:the\s+)?(?P<n>{_COUNT}\s+)?{_FEED}{_E}",
+     "every"),
+    (rf"{_B}(?:(?:in|on|across)\s+)?at\s+least\s+(?P<n>{_COUNT})\s+(?:different\s+|separate\s+)?{_FEED}{_E}",
+     "at_least"),
+    (rf"{_B}(?:(?:in|on|across)\s+)?(?:more\s+than|over)\s+(?P<n>{_COUNT})\s+(?:different\s+)?{_FEED}{_E}",
+     "more_than"),
+    (rf"{_B}(?:(?:in|on|across)\s+)?(?:multiple|several|many|two\s+or\s+more|different|another|other"
+     rf"|a\s+second|more\s+than\s+one)\s+{_FEED}{_E}", "repeated"),
+    (rf"{_B}(?:kept\s+coming\s+back|(?:showed|turned)\s+up\s+(?:again|repeatedly|more\s+than\s+once)"
+     rf"|appeared\s+(?:again|repeatedly|more\s+than\s+once)){_E}", "repeated"),
+    (rf"{_B}between\s+(?P<a>{_DAY})\s+and\s+(?P<b>{_DAY}){_E}(?:\s+{_FEED})?", "between"),
+    (rf"{_B}(?:from\s+)?(?:the\s+)?(?P<a>{_DAY})\s*(?:to|through|until|till|-|–)\s*(?P<b>{_DAY}){_E}"
+     rf"(?:\s+{_FEED})?", "between"),
+    (rf"{_B}(?:(?:in|from|on|of|for)\s+)?(?:the\s+|that\s+)?(?P<a>{_DAYS_LIST})(?:'s)?\s+{_FEED}{_E}", "named"),
+    (rf"{_B}(?:(?:in|from|on|of)\s+)?(?:the\s+)?{_FEED}\s+(?:of|from|for|dated|on)\s+(?P<a>{_DAYS_LIST}){_E}",
+     "named"),
+    (rf"{_B}(?:(?:from|since|starting(?:\s+(?:from|on))?)\s+)?(?:the\s+)?(?P<a>{_DAY})"
+     rf"\s+(?:onwards?|on(?=\s*(?:[?.!,;]|$))|and\s+later|or\s+later){_E}", "since"),
+    (rf"{_B}(?:since|starting(?:\s+(?:from|on))?)\s+(?:the\s+)?(?P<a>{_DAY}){_E}", "since"),
+    (rf"{_B}after\s+(?:the\s+)?(?P<a>{_DAY}){_E}", "after"),
+    (rf"{_B}(?:until|till|up\s+to|through|by)\s+(?:the\s+)?(?P<a>{_DAY}){_E}", "until"),
+    (rf"{_B}(?:before|prior\s+to)\s+(?:the\s+)?(?P<a>{_DAY}){_E}", "before"),
+    (rf"{_B}(?:in|from|on|of|dated)\s+(?:the\s+)?(?P<a>{_DAYS_LIST}){_E}", "named"),
+    (rf"{_B}(?P<op>since|after|from|before|until|till|in|during|from)\s+(?:the\s+)?(?:(?P<part>{_PART})[- ]?\s*)?"
+     rf"(?P<month>{_MONTH}){_E}(?:\s+{_FEED})?", "month"),
+    (rf"{_B}(?:in\s+|from\s+)?(?:the\s+)?(?P<which>latest|newest|most\s+recent|last|current|today'?s|this\s+week'?s"
+     rf"|first|earliest|oldest|previous|yesterday'?s)\s+{_FEED}{_E}", "relative"),
+    (rf"{_B}(?:from\s+|in\s+)?(?:the\s+)?(?P<span>(?:this|past|last)\s+week|last\s+(?:7|seven)\s+days){_E}", "week"),
+    (rf"{_B}today'?s\s+papers{_E}", "latest_papers"),
+]]
+_CODE_RULES = [re.compile(p, re.IGNORECASE) for p in [
+    r"(?<![\w-])(?:with|having|have|has|(?:that|which)\s+(?:have|has|come\s+with)|links?|linking|ships?|shipped"
+    r"|releases?|released|provides?|shares?|and|plus|including|come\s+with)\s+"
+    r"(?:(?:the|their|its|a|an|some|public|publicly\s+available|open[- ]source|"
+    r"released|available|runnable)\s+)*(?:source\s+)?(?:code(?:\s*(?:bases?|repos?))?|implementations?|repos?"
+    r"|repositories|github\s+(?:repos?|repositories|links?|code))(?!\s*(?:generation|completion|models?|llms?|"
+    r"synthesis|search|review|editing|understanding|reasoning|data|snippets?|tasks?|benchmarks?|execution|repair|"
+    r"agents?|language|intelligence|comments?))(?:\s+(?:available|released|online|public))?"
+    r"(?:\s+(?:on|at|in)\s+github)?(?![\w-])",
+    r"(?<![\w-])(?:whose|where\s+the|where)\s+(?:source\s+)?code\s+(?:is|was)\s+(?:publicly\s+)?"
+    r"(?:available|released|public|open[- ]sourced?|on\s+github)(?![\w-])",
+    r"(?<![\w-])(?:code|implementations?)\s+(?:is\s+|are\s+)?(?:publicly\s+)?(?:available|released|open[- ]sourced?)"
+    r"(?:\s+(?:on|at)\s+github)?(?![\w-])",
+    r"(?<![\w-])(?:(?:that\s+are|which\s+are)\s+)?(?:open[- ]sourced|on\s+github)(?![\w-])",
+    r"(?<![\w-])(?:i|we)\s+can\s+(?:run|download|clone|try)(?:\s+(?:the\s+)?code)?(?:\s+(?:myself|ourselves))?(?![\w-])",
+]]
+_PARTS = {"early": (1, 10), "beginning of": (1, 10), "start of": (1, 10), "mid": (11, 20), "middle of": (11, 20),
+          "late": (21, 31), "end of": (21, 31)}
+_SINCE_PART = {"early": 1, "beginning of": 1, "start of": 1, "mid": 15, "middle of": 15, "late": 21, "end of": 21}
+_MONTHS = {name.lower(): n for n, name in enumerate(calendar.month_abbr) if name} | {"sept": 9}
+
+
+@dataclass
+class Reading:
+    """A question read for filters: the topic query left over, the filter, and each filter in words."""
+
+    query: str
+    filter: SearchFilter = field(default_factory=SearchFilter)
+    said: list[str] = field(default_factory=list)
+
+
+def read_filters(question: str, feed_days: Sequence[int] = ()) -> Reading:
+    """The filters a question states, resolved against the collection's feed days (YYYYMMDD, year 0 if unknown).
+
+    Relative phrases ("the latest feed", "last week") count from the newest feed day; a yearless day is
+    matched to dated feeds of every year (see `SearchFilter`). Unrecognised wording stays in the query.
+    """
+    days = sorted(set(feed_days))
+    found = _Found()
+    text = question
+    for pattern, kind in _RULES:
+        for match in pattern.finditer(text):
+            if _read_date_rule(kind, match, days, found):
+                found.spans.append(match.span())
+        text = _blank(text, found.spans)
+        found.spans.clear()
+    for pattern in _CODE_RULES:
+        if pattern.search(text):
+            found.has_code = True
+            text = pattern.sub(" ", text)
+    query = _tidy(text)
+    if not _has_words(query):  # "What's in the Mar 13 feed?": nothing left to search by but the question
+        query = question
+    flt = SearchFilter(since_day=found.since, until_day=found.until, has_code=found.has_code,
+                       days=tuple(sorted(set(found.days))), all_days=tuple(sorted(set(found.all_days))),
+                       min_feeds=found.min_feeds, years=tuple(sorted({d // 10000 for d in days} - {0})))
+    return Reading(query=query, filter=flt, said=describe(flt))
+
+
+@dataclass
+class _Found:
+    since: int | None = None
+    until: int | None = None
+    days: list[int] = field(default_factory=list)
+    all_days: list[int] = field(default_factory=list)
+    min_feeds: int = 0
+    has_code: bool = False
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+    def narrow(self, since: int | None, until: int | None) -> None:
+        """Intersect the stated range with what was read so far (two phrases both restrict)."""
+        if since is not None:
+            self.since = since if self.since is None else max(self.since, since)
+        if until is not None:
+            self.until = until if self.until is None else min(self.until, until)
+
+
+def _read_date_rule(kind: str, match: re.Match[str], days: list[int], found: _Found) -> bool:
+    """Apply one matched phrase; False when it is not a date after all ('May 40')."""
+    groups = match.groupdict()
+    if kind in ("every", "at_least", "more_than", "repeated"):
+        count = groups.get("n")
+        if count is None and kind == "every":
+            count_n = len(days)
+        elif count is None:
+            count_n = 2
+        else:
+            count = count.strip().lower()
+            count_n = int(count) if count.isdigit() else _NUMBERS[count]
+            count_n += kind == "more_than"
+        if count_n < 2:
+            return False
+        found.min_feeds = max(found.min_feeds, count_n)
+        return True
+    if kind == "both":
+        pair = [_day(groups["a"]), _day(groups["b"])]
+        if None in pair:
+            return False
+        found.all_days.extend(pair)
+        return True
+    if kind in ("between", "since", "after", "until", "before", "named"):
+        parsed = [_day(part) for part in _split_days(groups["a"])]
+        if kind == "between":
+            parsed.append(_day(groups["b"]))
+        if not parsed or None in parsed:
+            return False
+        if kind == "named":
+            found.days.extend(parsed)
+        elif kind == "between":
+            found.narrow(min(parsed), max(parsed))
+        elif kind in ("since", "after"):
+            found.narrow(_shift(parsed[0], 1 if kind == "after" else 0), None)
+        else:
+            found.narrow(None, _shift(parsed[0], -1 if kind == "before" else 0))
+        return True
+    if kind == "month":
+        return _read_month(groups, days, found)
+    if not days:
+        return False  # "the latest feed" of an empty collection: leave the words alone
+    if kind == "latest_papers":
+        found.days.append(days[-1])
+    elif kind == "relative":
+        which = groups["which"].lower().replace("'", "")
+        if which in ("first", "earliest", "oldest"):
+            found.days.append(days[0])
+        elif which in ("previous", "yesterdays"):
+            found.days.append(days[-2] if len(days) > 1 else days[-1])
+        elif which.startswith("this week"):
+            found.narrow(_shift(days[-1], -6), days[-1])
+        else:
+            found.days.append(days[-1])
+    else:  # week: the seven days up to the newest feed
+        found.narrow(_shift(days[-1], -6), days[-1])
+    return True
+
+
+def _read_month(groups: dict, days: list[int], found: _Found) -> bool:
+    month_text = groups["month"].lower()
+    month = _MONTHS.get(month_text[:4] if month_text.startswith("sept") else month_text[:3])
+    if month is None:
+        return False
+    if month_text == "may" and groups["part"] is None and groups["op"].lower() in ("in",):
+        return False  # "in may" is rarely "in May"
+    year = _latest_year_of(month, days)
+    last = calendar.monthrange(year or 2000, month)[1]
+    base = year * 10000 + month * 100
+    part, op = (groups["part"] or "").lower(), groups["op"].lower()
+    first_day, last_day = _PARTS.get(part, (1, last))
+    last_day = min(last_day, last)
+    if op in ("since", "from"):
+        found.narrow(base + _SINCE_PART.get(part, 1), None)
+    elif op == "after":
+        found.narrow(base + last_day + (1 if last_day < last else 0) if part else base + 100 + 1, None)
+    elif op in ("before",):
+        found.narrow(None, _shift(base + first_day, -1))
+    elif op in ("until", "till"):
+        found.narrow(None, base + last_day)
+    else:
+        found.narrow(base + first_day, base + last_day)
+    return True
+
+
+def _latest_year_of(month: int, days: list[int]) -> int:
+    """The newest year with a feed in that month (0 when the feeds carry no year)."""
+    years = [d // 10000 for d in days if d // 100 % 100 == month]
+    return max(years) if years else 0
+
+
+def _split_days(text: str) -> list[str]:
+    return [p for p in re.split(r"\s*(?:,|\band\b|\bor\b|&)\s*", text, flags=re.IGNORECASE) if p.strip()]
+
+
+def _day(text: str) -> int | None:
+    text = re.sub(r"^the\s+", "", text.strip(), flags=re.IGNORECASE)
+    text = re.sub(r"(\d)(?:st|nd|rd|th)\b", r"\1", text)
+    text = re.sub(r"\s+of\s+", " ", text, flags=re.IGNORECASE)
+    parsed = parse_feed_date(text)
+    return parsed[1] if parsed else None
+
+
+def _shift(day: int, by: int) -> int:
+    """day +/- calendar days, keeping 'no year' as year 0 (leap-safe: year 2000 stands in)."""
+    year = day // 10000
+    moved = dt.date(year or 2000, day // 100 % 100, day % 100) + dt.timedelta(days=by)
+    return (moved.year if year else 0) * 10000 + moved.month * 100 + moved.day
+
+
+def describe(flt: SearchFilter) -> list[str]:
+    """Each restriction of a filter in plain words, for the surfaces: ['feed Mar 13', 'with code']."""
+    out = []
+    if flt.days:
+        out.append(("feed " if len(flt.days) == 1 else "feeds ") + ", ".join(day_label(d) for d in flt.days))
+    if flt.since_day is not None and flt.until_day is not None:
+        out.append(f"feeds from {day_label(flt.since_day)} to {day_label(flt.until_day)}")
+    elif flt.since_day is not None:
+        out.append(f"feeds from {day_label(flt.since_day)} on")
+    elif flt.until_day is not None:
+        out.append(f"feeds up to {day_label(flt.until_day)}")
+    if flt.all_days:
+        out.append("in each of the feeds " + ", ".join(day_label(d) for d in flt.all_days))
+    if flt.min_feeds > 1:
+        out.append(f"in at least {flt.min_feeds} feeds")
+    if flt.has_code:
+        out.append("with code")
+    return out
+
+
+def combine(stated: SearchFilter | None, read: SearchFilter) -> SearchFilter:
+    """The filter set by the caller (options, flags) and the one read from the words: the caller's wins
+    wherever it says something; the words fill in the rest."""
+    if stated is None or stated.empty:
+        return read
+    dates_set = stated.since_day is not None or stated.until_day is not None or stated.days or stated.all_days
+    return replace(stated, has_code=stated.has_code or read.has_code,
+                   min_feeds=stated.min_feeds or read.min_feeds,
+                   **({} if dates_set else {"since_day": read.since_day, "until_day": read.until_day,
+                                             "days": read.days, "all_days": read.all_days}))
+
+
+def day_label(day: int) -> str:
+    """313 -> 'Mar 13'; 20240313 -> 'Mar 13, 2024'."""
+    year, month, mday = day // 10000, day // 100 % 100, day % 100
+    label = f"{calendar.month_abbr[month]} {mday}"
+    return f"{label}, {year}" if year else label
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + " " + text[end:]
+    return text
+
+
+def _tidy(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+([?.!,;:])", r"\1", text)
+    text = re.sub(r"^[,;:]\s*|\s*[,;:]$", "", text)
+    text = re.sub(r"\b(?:and|or|with|from|in|on|of)\s*([?.!]?)$", r"\1", text, flags=re.IGNORECASE).strip()
+    return text
+
+
+def _has_words(text: str) -> bool:
+    words = re.findall(r"[A-Za-z]{3,}", text)
+    stop = {"what", "which", "papers", "paper", "any", "anything", "the", "are", "there", "was", "were", "have", "has",
+            "did", "does", "show", "list", "all", "new", "about", "whats", "what's", "everything", "give", "tell"}
+    return any(w.lower() not in stop for w in words)

@@ -1,0 +1,130 @@
+"""Filters said in words: read off the question, applied on the real index, shown back to the user."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_settings
+
+from assistant.answer.understand import combine, describe, read_filters
+from assistant.index.base import SearchFilter
+
+SEED_DAYS = [311, 313, 314, 317, 820]  # the demo feeds: Mar 11, 13, 14, 17 and Aug 20, no year
+
+
+@pytest.mark.parametrize(("question", "query", "expected"), [
+    ("Which papers in the Mar 13 feed are about generating speech or audio?",
+     "Which papers are about generating speech or audio?", SearchFilter(days=(313,))),
+    ("Super-resolution papers from the March 14th feed?", "Super-resolution papers?", SearchFilter(days=(314,))),
+    ("Anything since mid-March on video generation?", "Anything on video generation?", SearchFilter(since_day=315)),
+    ("robotics before Mar 14", "robotics", SearchFilter(until_day=313)),
+    ("anything after Mar 13 on agents", "anything on agents", SearchFilter(since_day=314)),
+    ("agents between Mar 12 and Mar 15", "agents", SearchFilter(since_day=312, until_day=315)),
+    ("what came out in early March about RL?", "what came out about RL?", SearchFilter(since_day=301, until_day=310)),
+    ("Papers with code on GitHub about time series?", "Papers about time series?", SearchFilter(has_code=True)),
+    ("Which surveys link a GitHub repo?", "Which surveys?", SearchFilter(has_code=True)),
+    ("quantization in the latest feed", "quantization", SearchFilter(days=(820,))),
+    ("diffusion in the first feed", "diffusion", SearchFilter(days=(311,))),
+    ("vision papers from last week", "vision papers", SearchFilter(since_day=814, until_day=820)),
+    ("Which papers showed up in both the Mar 11 and the Aug 20 feeds?", "Which papers showed up?",
+     SearchFilter(all_days=(311, 820))),
+    ("LLM papers in at least four different feeds", "LLM papers", SearchFilter(min_feeds=4)),
+    ("video papers that appeared in all five feeds", "video papers that appeared", SearchFilter(min_feeds=5)),
+    ("diffusion papers from 2024-03-13 onwards", "diffusion papers", SearchFilter(since_day=20240313)),
+])
+def test_filter_words_become_a_filter_and_leave_the_topic(question, query, expected):
+    reading = read_filters(question, SEED_DAYS)
+    assert reading.query == query
+    assert reading.filter == expected
+
+
+@pytest.mark.parametrize("question", [
+    "papers on code generation with LLMs",
+    "LLM papers that may help with math",
+    "Which models have code generation abilities?",
+    "How does GPTQ quantize weights?",
+    "What is the latest method for video generation?",
+    "Is there a paper from Meta on early fusion?",
+])
+def test_topic_words_that_look_like_filters_are_left_alone(question):
+    reading = read_filters(question, SEED_DAYS)
+    assert reading.filter.empty and reading.query == question and reading.said == []
+
+
+def test_relative_words_need_feeds_and_a_question_of_only_filters_keeps_its_words():
+    assert read_filters("quantization in the latest feed", []).filter.empty  # nothing to count from
+    reading = read_filters("What's in the Mar 13 feed?", SEED_DAYS)
+    assert reading.filter == SearchFilter(days=(313,))
+    assert reading.query == "What's in the Mar 13 feed?"  # no topic left: search with the whole question
+
+
+def test_filters_are_described_in_plain_words():
+    flt = SearchFilter(since_day=315, until_day=20240320, days=(313,), min_feeds=2, has_code=True)
+    assert describe(flt) == ["feed Mar 13", "feeds from Mar 15 to Mar 20, 2024", "in at least 2 feeds", "with code"]
+
+
+def test_the_callers_filter_wins_where_it_says_something():
+    read = SearchFilter(days=(313,), has_code=True)
+    assert combine(SearchFilter(since_day=314), read) == SearchFilter(since_day=314, has_code=True)
+    assert combine(SearchFilter(has_code=True), SearchFilter(days=(313,))) == SearchFilter(days=(313,), has_code=True)
+    assert combine(None, read) == read
+
+
+def test_dated_and_yearless_days_match_each_other():
+    # A dated bound also reads yearless feeds by month and day.
+    assert SearchFilter(since_day=20240313, until_day=20240313).day_groups() == [
+        [(313, 313), (20240313, 20240313)]]
+    # A yearless day reads dated feeds of every year the collection has.
+    assert SearchFilter(days=(313,), years=(2023, 2024)).day_groups() == [
+        [(313, 313), (20230313, 20230313), (20240313, 20240313)]]
+    # Across the year's end, and two named feeds a paper must both be in.
+    assert SearchFilter(since_day=1220, until_day=105).day_groups() == [[(1220, 1231), (101, 105)]]
+    assert SearchFilter(all_days=(311, 820)).day_groups() == [[(311, 311)], [(820, 820)]]
+
+
+# On the real seed index, through the engine every surface calls.
+
+def test_a_feed_named_in_the_question_restricts_the_answer_and_is_shown(seed):
+    answer = seed.assistant.ask("Which papers in the Mar 13 feed are about quantization?")
+    assert answer.filters == ["feed Mar 13"]
+    assert answer.query == "Which papers are about quantization?"
+    assert answer.hits and all("Mar 13" in hit.feeds for hit in answer.hits)
+    assert not answer.abstained
+
+
+def test_with_code_in_words_keeps_only_papers_with_a_code_link(seed):
+    hits = seed.assistant.search("post-training quantization of GPT models with code on GitHub", k=10)
+    assert hits and all(hit.code_url for hit in hits)
+    unfiltered = seed.assistant.search("post-training quantization of GPT models", k=10)
+    assert any(not hit.code_url for hit in unfiltered), "the filter must have something to remove"
+
+
+def test_a_dated_since_finds_the_yearless_feeds(seed):
+    hits = seed.assistant.search("transformer", k=10, search_filter=SearchFilter(since_day=20240313,
+                                                                                 until_day=20240313))
+    assert hits and all("Mar 13" in hit.feeds for hit in hits)
+
+
+def test_a_paper_in_both_named_feeds_and_in_many_feeds(seed):
+    both = seed.assistant.search("Which papers showed up in both the Mar 11 and the Aug 20 feeds?", k=20)
+    assert both and all({"Mar 11", "Aug 20"} <= set(hit.feeds) for hit in both)
+    many = seed.assistant.search("language model papers in at least four different feeds", k=20)
+    assert many and all(len(hit.feeds) >= 4 for hit in many)
+
+
+def test_a_feed_the_collection_lacks_gets_an_honest_answer_naming_the_feeds(seed):
+    answer = seed.assistant.ask("Which papers in the Mar 12 feed are about quantization?")
+    assert answer.abstained and not answer.citations
+    assert "passes the filter (feed Mar 12)" in answer.answer
+    assert "Mar 11, Mar 13, Mar 14, Mar 17, Aug 20" in answer.answer
+
+
+def test_reading_filters_can_be_switched_off(seed, embedder, sparse):
+    from assistant.engine import Assistant
+
+    settings = make_settings(seed.settings.data_dir, retrieval={"understand_filters": False})
+    # The seed index is open in this process: share it rather than opening the folder twice.
+    bot = Assistant(settings, index=seed.assistant.index, embedder=embedder, sparse=sparse, chat_model=None)
+    query, flt = bot.understand("Which papers in the Mar 13 feed are about quantization?")
+    assert flt.empty and query == "Which papers in the Mar 13 feed are about quantization?"
+    query, flt = bot.understand("quantization", SearchFilter(has_code=True))
+    assert flt.has_code and query == "quantization"
