@@ -128,3 +128,18 @@ def test_reading_filters_can_be_switched_off(seed, embedder, sparse):
     assert flt.empty and query == "Which papers in the Mar 13 feed are about quantization?"
     query, flt = bot.understand("quantization", SearchFilter(has_code=True))
     assert flt.has_code and query == "quantization"
+
+
+def test_the_sources_event_carries_the_filter_and_every_surface_shows_it(seed):
+    from assistant.core.models import Sources
+    from assistant.surfaces.cli import _sources_text
+    from assistant.surfaces.slack.blocks import sources_text
+    from assistant.surfaces.web.views import describe_sources
+
+    events = list(seed.assistant.events("Quantization papers that have released code?"))
+    sources = next(event for event in events if isinstance(event, Sources))
+    assert sources.filters == ["with code"] and sources.query == "Quantization papers?"
+    assert all(paper.code_url for paper in sources.papers)
+    assert "**Filter:** with code" in describe_sources(sources)
+    assert _sources_text(sources).startswith(f"Reading {len(sources.papers)} papers (with code):")
+    assert f"reading {len(sources.papers)} papers (with code):" in sources_text(sources)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from assistant.core.dates import parse_feed_date
+from assistant.core.dates import label_order, parse_feed_date
 from assistant.core.errors import InvalidQuery
 from assistant.core.models import Hit
 from assistant.core.settings import RetrievalSettings
@@ -70,7 +70,7 @@ def group_by_paper(result: HybridResult) -> list[Hit]:
             continue
         hits[paper_id] = Hit(
             paper_id=paper_id, title=payload["title"], score=chunk.score, fused_score=chunk.score,
-            snippet=payload["text"], feeds=payload.get("feeds") or [], url=payload.get("url"),
+            snippet=payload["text"], feeds=sorted(payload.get("feeds") or [], key=label_order), url=payload.get("url"),
             code_url=payload.get("code_url"), dense_score=best_dense.get(paper_id),
             sparse_score=best_sparse.get(paper_id))
     # Equal fused scores are common in RRF (same ranks in both lists); break ties by id so runs repeat exactly.

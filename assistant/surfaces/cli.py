@@ -267,7 +267,8 @@ def config_show():
 
 
 def _sources_text(sources) -> str:
-    lines = [f"Reading {len(sources.papers)} papers:"]
+    only = f" ({'; '.join(sources.filters)})" if sources.filters else ""
+    lines = [f"Reading {len(sources.papers)} papers{only}:"]
     for paper in sources.papers:
         lines.append(f"[{paper.n}] {paper.title} ({', '.join(paper.feeds)})")
         if paper.snippet:

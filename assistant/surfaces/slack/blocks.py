@@ -160,6 +160,7 @@ def failure_reason(exc: BaseException) -> str:
 
 def sources_text(sources: Sources) -> str:
     """The progress message while the model writes: the papers being read, each with its link."""
-    lines = [f"{PLACEHOLDER} reading {len(sources.papers)} papers:"]
+    only = f" ({'; '.join(sources.filters)})" if sources.filters else ""
+    lines = [f"{PLACEHOLDER} reading {len(sources.papers)} papers{only}:"]
     lines += [f"[{paper.n}] {_link(paper.url, paper.title)}" for paper in sources.papers]
     return "\n".join(lines)

@@ -105,6 +105,8 @@ def citation_panel(citation: Citation, paper: Paper | None) -> str:
 def describe_sources(sources: Sources) -> str:
     """The papers the answer is being written from, with their most relevant sentences (shown before it)."""
     lines = [f"**Reading {len(sources.papers)} papers** for: {literal(sources.query)}", ""]
+    if sources.filters:
+        lines[-1:] = ["", f"**Filter:** {literal('; '.join(sources.filters))}", ""]
     for paper in sources.papers:
         feeds = f" ({literal(', '.join(paper.feeds))})" if paper.feeds else ""
         lines.append(f"{paper.n}. **{literal(paper.title)}**{feeds}")
@@ -116,8 +118,10 @@ def describe_sources(sources: Sources) -> str:
 def describe_trace(answer: Answer, sources: Sources | None = None) -> str:
     """What happened: the papers read (with their sentences), the query, the scores, each stage's time."""
     lines = [describe_sources(sources), ""] if sources else []
-    lines += [f"**Search query:** {literal(answer.query)}", "", "| # | paper | score | cosine | BM25 |",
-              "|---|---|---|---|---|"]
+    lines += [f"**Search query:** {literal(answer.query)}", ""]
+    if answer.filters:
+        lines += [f"**Filter:** {literal('; '.join(answer.filters))}", ""]
+    lines += ["| # | paper | score | cosine | BM25 |", "|---|---|---|---|---|"]
     for rank, hit in enumerate(answer.hits, 1):
         lines.append(f"| {rank} | {literal(hit.title)} | {hit.score:.4f} | {_num(hit.dense_score)} "
                      f"| {_num(hit.sparse_score)} |")
