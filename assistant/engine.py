@@ -24,6 +24,7 @@ from assistant.answer.attribute import (
     choose_papers,
     extractive_text,
     held_back,
+    is_list_question,
     paper_prompt,
     select_evidence,
     statement,
@@ -171,13 +172,15 @@ class Assistant:
         if not query.strip():
             raise InvalidQuery("the question is empty: type what you want to know")
         timer = timer or Timer()
-        k = k or self.settings.retrieval.top_k
         with timer.stage("understand"):
-            query, search_filter = self.understand(query, search_filter)
+            reading = self.understand(query, search_filter)
+        listing = is_list_question(query) or reading.from_words
+        k = k or (self.settings.retrieval.list_k if listing else self.settings.retrieval.top_k)
+        query, search_filter = reading.query, reading.filter
         with timer.stage("retrieve"):
             found = retrieve_hits(query, index=self.index, embedder=self.embedder, sparse=self.sparse,
                                   settings=self.settings.retrieval, search_filter=search_filter)
-        found.query, found.filters = query, describe(search_filter)
+        found.query, found.filters, found.listing = query, reading.said, listing
         with timer.stage("rerank"):
             head = found.hits[: self.settings.rerank.candidates]
             reranked = self.reranker.rerank(query, head) + found.hits[len(head):]
@@ -188,7 +191,7 @@ class Assistant:
             found.relevant = not found.missing
         return found
 
-    def understand(self, query: str, search_filter: SearchFilter | None = None) -> tuple[str, SearchFilter]:
+    def understand(self, query: str, search_filter: SearchFilter | None = None) -> Reading:
         """The query without its filter words, and the filter it states joined with the caller's (which wins).
 
         Feed days the words name are read against the index's own (so "the latest feed" is its newest day);
@@ -196,11 +199,11 @@ class Assistant:
         """
         stated = search_filter or SearchFilter()
         if not self.settings.retrieval.understand_filters and stated.empty:
-            return query, stated
+            return Reading(query, stated)
         days = self.feed_days()
-        reading = read_filters(query, days) if self.settings.retrieval.understand_filters else Reading(query)
-        flt = combine(stated, reading.filter)
-        return reading.query, replace(flt, years=tuple(sorted({d // 10000 for d in days} - {0})))
+        read = read_filters(query, days) if self.settings.retrieval.understand_filters else Reading(query)
+        flt = replace(combine(stated, read.filter), years=tuple(sorted({d // 10000 for d in days} - {0})))
+        return Reading(read.query, flt, describe(flt), from_words=not read.filter.empty)
 
     def feed_days(self) -> list[int]:
         """The index's feed days (YYYYMMDD, year 0 when unknown), re-read at most every 30 s and after ingest."""
@@ -305,7 +308,7 @@ class Assistant:
             Citation(n=ev.n, paper_id=ev.hit.paper_id, title=ev.hit.title, url=ev.hit.url, code_url=ev.hit.code_url,
                      feeds=ev.hit.feeds, snippet=" ".join(ev.sentences)) for ev in evidence])
         timer.timings_ms["sources"] = round((time.perf_counter() - started) * 1000, 2)
-        chosen = choose_papers(question, evidence, self.settings.llm.list_papers)
+        chosen = choose_papers(evidence, found.listing, self.settings.llm.list_papers, self.settings.llm.list_close)
         reply = Reply()
         if chat_model is None:
             reply.text = extractive_text(chosen)

@@ -63,7 +63,7 @@ def main() -> None:
 def choose(question: str, evidence: list[Evidence], list_most: int, close: float | None, list_close: float):
     """choose_papers, with one-paper questions also taking papers within ``close`` of the first (None: none)."""
     if close is None or is_list_question(question):
-        return choose_papers(question, evidence, list_most, list_close)
+        return choose_papers(evidence, True, list_most, list_close)
     return [evidence[0], *[ev for ev in evidence[1:3] if ev.score >= close * evidence[0].score]]
 
 

@@ -75,6 +75,18 @@ def test_text_that_may_become_the_decline_word_is_held_back():
     ("Are there papers that prune graph transformers?", True),
     ("How does GPTQ quantize GPT models?", False),
     ("What compression ratio does the 512-byte tokenizer reach?", False),
+    # the way users ask for lists without "which papers"
+    ("What work in the collection generates videos?", True),
+    ("Super-resolution papers from the Mar 14 feed?", True),
+    ("Anything on arithmetic or length generalization?", True),
+    ("Were there any surveys?", True),
+    ("Which in-context learning papers were in the Mar 11 feed?", True),
+    # ... and one-answer questions that share words with them
+    ("Which objective works best?", False),
+    ("Which work addresses singing voice synthesis for unseen singers?", False),
+    ("Are state space models really better than transformers?", False),
+    ("Text-to-image models hallucinate new objects. Is there a method that fetches real photos?", False),
+    ("In encoder-decoder diffusion models for text, how can the encoder see the target?", False),
 ])
 def test_list_intent(question, listing):
     assert is_list_question(question) is listing

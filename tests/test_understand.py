@@ -124,10 +124,10 @@ def test_reading_filters_can_be_switched_off(seed, embedder, sparse):
     settings = make_settings(seed.settings.data_dir, retrieval={"understand_filters": False})
     # The seed index is open in this process: share it rather than opening the folder twice.
     bot = Assistant(settings, index=seed.assistant.index, embedder=embedder, sparse=sparse, chat_model=None)
-    query, flt = bot.understand("Which papers in the Mar 13 feed are about quantization?")
-    assert flt.empty and query == "Which papers in the Mar 13 feed are about quantization?"
-    query, flt = bot.understand("quantization", SearchFilter(has_code=True))
-    assert flt.has_code and query == "quantization"
+    reading = bot.understand("Which papers in the Mar 13 feed are about quantization?")
+    assert reading.filter.empty and reading.query == "Which papers in the Mar 13 feed are about quantization?"
+    reading = bot.understand("quantization", SearchFilter(has_code=True))
+    assert reading.filter.has_code and reading.query == "quantization" and not reading.from_words
 
 
 def test_the_sources_event_carries_the_filter_and_every_surface_shows_it(seed):
@@ -143,3 +143,13 @@ def test_the_sources_event_carries_the_filter_and_every_surface_shows_it(seed):
     assert "**Filter:** with code" in describe_sources(sources)
     assert _sources_text(sources).startswith(f"Reading {len(sources.papers)} papers (with code):")
     assert f"reading {len(sources.papers)} papers (with code):" in sources_text(sources)
+
+
+def test_a_listing_reads_more_papers_than_a_one_answer_question(seed):
+    listing = seed.assistant.retrieve("Which papers are about video generation?")
+    assert listing.listing and len(listing.hits) == seed.settings.retrieval.list_k
+    filtered = seed.assistant.retrieve("Time series papers from the Aug 20 feed?")
+    assert filtered.listing and all("Aug 20" in hit.feeds for hit in filtered.hits)
+    single = seed.assistant.retrieve("How does GPTQ quantize the weights of GPT models?")
+    assert not single.listing and len(single.hits) == seed.settings.retrieval.top_k
+    assert len(seed.assistant.retrieve("Which papers are about video generation?", k=3).hits) == 3  # k given wins

@@ -24,6 +24,7 @@ class Retrieval:
     missing: list[str] = field(default_factory=list)  # names the question relies on that no found paper has
     query: str = ""  # the query searched with: the question without the filter words read from it
     filters: list[str] = field(default_factory=list)  # the filter applied, in words ("feed Mar 13", "with code")
+    listing: bool = False  # the question asks for every paper that applies ("which papers ...", a stated filter)
 
 
 def retrieve_hits(query: str, *, index: PaperIndex, embedder: Embedder, sparse: SparseEncoder,

@@ -96,6 +96,7 @@ class Reading:
     query: str
     filter: SearchFilter = field(default_factory=SearchFilter)
     said: list[str] = field(default_factory=list)
+    from_words: bool = False  # the question itself stated a filter (it asks for a listing, then)
 
 
 def read_filters(question: str, feed_days: Sequence[int] = ()) -> Reading:
@@ -123,7 +124,7 @@ def read_filters(question: str, feed_days: Sequence[int] = ()) -> Reading:
     flt = SearchFilter(since_day=found.since, until_day=found.until, has_code=found.has_code,
                        days=tuple(sorted(set(found.days))), all_days=tuple(sorted(set(found.all_days))),
                        min_feeds=found.min_feeds, years=tuple(sorted({d // 10000 for d in days} - {0})))
-    return Reading(query=query, filter=flt, said=describe(flt))
+    return Reading(query=query, filter=flt, said=describe(flt), from_words=not flt.empty)
 
 
 @dataclass

@@ -62,6 +62,10 @@ class RetrievalSettings(BaseModel):
         "hybrid", description="Rank by fused dense + BM25 ('hybrid'), or by one of them alone (ablations)."
     )
     top_k: int = Field(5, ge=1, le=50, description="Papers returned by search and used to answer.")
+    list_k: int = Field(
+        10, ge=1, le=50, description="Papers searched and read for a listing ('which papers ...', or a question "
+                                     "stating a filter) when no k is given (calibrated: bench/README.md).",
+    )
     understand_filters: bool = Field(
         True, description="Read filters said in the question ('in the Mar 13 feed', 'with code') and search the "
                           "rest of it; options set explicitly win over the words.",
@@ -125,6 +129,9 @@ class LLMSettings(BaseModel):
     list_papers: int = Field(
         6, ge=1, description="Most papers a 'which papers ...' answer covers (each needs evidence close to the "
                              "best paper's); other questions are answered from the best paper.")
+    list_close: float = Field(
+        0.7, gt=0, le=1, description="A listing covers the papers whose best evidence sentence scores at least this "
+                                     "share of the first paper's (calibrated, bench/README.md).")
     paper_tokens: int = Field(70, ge=16, description="Most tokens generated per paper in an attributed answer.")
     n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
     n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")

@@ -1,0 +1,75 @@
+"""Calibrate listings ("which papers ...", questions stating a filter): how many papers to read, which to state.
+
+For the list and filter cases of the user set (`evals/datasets/user.jsonl`) it retrieves once per k through
+the engine (so filters said in the question are read, as in the product), selects evidence, and sweeps
+``llm.list_close``: a listing states the first paper and those whose best evidence sentence scores at
+least list_close x the first's (at most ``llm.list_papers``). Prints, per split, retrieval recall@k and
+the precision / recall / F1 of the stated papers against the gold set, and the papers per answer. Tune on
+the 'tune' rows; the 'heldout' rows are there to confirm, not to pick from.
+
+    ASSISTANT_DATA_DIR=/tmp/evaldata python bench/listing.py [--k 5 8 10 15] [--most 6 8 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from assistant.answer.attribute import choose_papers, select_evidence  # noqa: E402
+from assistant.core.settings import load_settings  # noqa: E402
+from assistant.engine import Assistant  # noqa: E402
+from evals.dataset import load_dataset  # noqa: E402
+from evals.runner import Scorer  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=Path("evals/datasets/user.jsonl"))
+    parser.add_argument("--k", type=int, nargs="+", default=[5, 8, 10, 15], help="papers retrieved and read")
+    parser.add_argument("--most", type=int, nargs="+", default=[6, 8, 10], help="most papers stated")
+    parser.add_argument("--close", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9])
+    args = parser.parse_args()
+    settings = load_settings()
+    engine = Assistant(settings, chat_model=None)
+    scorer = Scorer(engine.paper_titles(), engine.prompts.system)
+    cases = [c for c in load_dataset(args.dataset, engine.paper_titles().values()) if c.type in ("list", "filter")]
+    print(f"{len(cases)} list/filter cases ({sum(c.split == 'tune' for c in cases)} tune); "
+          f"listing detected for {sum(engine.retrieve(c.questions[-1]).listing for c in cases)}")
+    print("| split | k | most | close | recall@k | P | R | F1 | papers/answer |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for k in args.k:
+        rows = []
+        for case in cases:
+            question = case.questions[-1]
+            found = engine.retrieve(question, k=k)
+            evidence = select_evidence(found.query, [(h, engine._paper_text(h)) for h in found.hits],
+                                       engine.sparse, engine.sentence_vectors)
+            gold = scorer.gold_ids(case)
+            recall = len({h.paper_id for h in found.hits} & gold) / len(gold)
+            rows.append((case.split, evidence, gold, recall))
+        for most in args.most:
+            for close in args.close:
+                for split in ("tune", "heldout"):
+                    print(_row(split, k, most, close, [r[1:] for r in rows if r[0] == split]))
+    engine.close()
+
+
+def _row(split: str, k: int, most: int, close: float, rows) -> str:
+    precisions, recalls, sizes = [], [], []
+    for evidence, gold, _ in rows:
+        stated = {ev.hit.paper_id for ev in choose_papers(evidence, True, most, close)}
+        precisions.append(len(stated & gold) / len(stated) if stated else 0.0)
+        recalls.append(len(stated & gold) / len(gold))
+        sizes.append(len(stated))
+    p, r = sum(precisions) / len(rows), sum(recalls) / len(rows)
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    recall_k = sum(row[2] for row in rows) / len(rows)
+    return (f"| {split} | {k} | {most} | {close} | {recall_k:.3f} | {p:.3f} | {r:.3f} | {f1:.3f} | "
+            f"{sum(sizes) / len(sizes):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
