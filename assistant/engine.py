@@ -181,6 +181,8 @@ class Assistant:
             found = retrieve_hits(query, index=self.index, embedder=self.embedder, sparse=self.sparse,
                                   settings=self.settings.retrieval, search_filter=search_filter)
         found.query, found.filters, found.listing = query, reading.said, listing
+        if not reading.topic:  # the question is its filter: every paper passing it answers it
+            found.relevant = bool(found.hits)
         with timer.stage("rerank"):
             head = found.hits[: self.settings.rerank.candidates]
             reranked = self.reranker.rerank(query, head) + found.hits[len(head):]
@@ -203,7 +205,7 @@ class Assistant:
         days = self.feed_days()
         read = read_filters(query, days) if self.settings.retrieval.understand_filters else Reading(query)
         flt = replace(combine(stated, read.filter), years=tuple(sorted({d // 10000 for d in days} - {0})))
-        return Reading(read.query, flt, describe(flt), from_words=not read.filter.empty)
+        return Reading(read.query, flt, describe(flt), from_words=not read.filter.empty, topic=read.topic)
 
     def feed_days(self) -> list[int]:
         """The index's feed days (YYYYMMDD, year 0 when unknown), re-read at most every 30 s and after ingest."""

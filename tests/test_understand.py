@@ -25,8 +25,8 @@ SEED_DAYS = [311, 313, 314, 317, 820]  # the demo feeds: Mar 11, 13, 14, 17 and 
     ("quantization in the latest feed", "quantization", SearchFilter(days=(820,))),
     ("diffusion in the first feed", "diffusion", SearchFilter(days=(311,))),
     ("vision papers from last week", "vision papers", SearchFilter(since_day=814, until_day=820)),
-    ("Which papers showed up in both the Mar 11 and the Aug 20 feeds?", "Which papers showed up?",
-     SearchFilter(all_days=(311, 820))),
+    ("Which papers showed up in both the Mar 11 and the Aug 20 feeds?",  # no topic: the whole question is kept
+     "Which papers showed up in both the Mar 11 and the Aug 20 feeds?", SearchFilter(all_days=(311, 820))),
     ("LLM papers in at least four different feeds", "LLM papers", SearchFilter(min_feeds=4)),
     ("video papers that appeared in all five feeds", "video papers that appeared", SearchFilter(min_feeds=5)),
     ("diffusion papers from 2024-03-13 onwards", "diffusion papers", SearchFilter(since_day=20240313)),
@@ -53,8 +53,16 @@ def test_topic_words_that_look_like_filters_are_left_alone(question):
 def test_relative_words_need_feeds_and_a_question_of_only_filters_keeps_its_words():
     assert read_filters("quantization in the latest feed", []).filter.empty  # nothing to count from
     reading = read_filters("What's in the Mar 13 feed?", SEED_DAYS)
-    assert reading.filter == SearchFilter(days=(313,))
+    assert reading.filter == SearchFilter(days=(313,)) and not reading.topic
     assert reading.query == "What's in the Mar 13 feed?"  # no topic left: search with the whole question
+    assert read_filters("Papers with code that were in at least four feeds?", SEED_DAYS).topic is False
+    assert read_filters("Quantization papers in the Mar 13 feed?", SEED_DAYS).topic is True
+
+
+def test_a_question_that_is_only_a_filter_is_answered_from_the_papers_passing_it(seed):
+    answer = seed.assistant.ask("Which papers were in all five feeds?")
+    assert answer.filters == ["in at least 5 feeds"] and not answer.abstained
+    assert answer.hits and all(len(hit.feeds) == 5 for hit in answer.hits)
 
 
 def test_filters_are_described_in_plain_words():

@@ -97,6 +97,7 @@ class Reading:
     filter: SearchFilter = field(default_factory=SearchFilter)
     said: list[str] = field(default_factory=list)
     from_words: bool = False  # the question itself stated a filter (it asks for a listing, then)
+    topic: bool = True  # words are left to search by; False: "Which papers were in all five feeds?"
 
 
 def read_filters(question: str, feed_days: Sequence[int] = ()) -> Reading:
@@ -119,12 +120,14 @@ def read_filters(question: str, feed_days: Sequence[int] = ()) -> Reading:
             found.has_code = True
             text = pattern.sub(" ", text)
     query = _tidy(text)
-    if not _has_words(query):  # "What's in the Mar 13 feed?": nothing left to search by but the question
+    topic = _has_words(query)
+    if not topic:  # "What's in the Mar 13 feed?": nothing left to search by but the question
         query = question
     flt = SearchFilter(since_day=found.since, until_day=found.until, has_code=found.has_code,
                        days=tuple(sorted(set(found.days))), all_days=tuple(sorted(set(found.all_days))),
                        min_feeds=found.min_feeds, years=tuple(sorted({d // 10000 for d in days} - {0})))
-    return Reading(query=query, filter=flt, said=describe(flt), from_words=not flt.empty)
+    return Reading(query=query, filter=flt, said=describe(flt), from_words=not flt.empty,
+                   topic=topic or flt.empty)
 
 
 @dataclass
@@ -308,8 +311,13 @@ def _tidy(text: str) -> str:
     return text
 
 
+_NOT_TOPIC = set("""what which whats any anything the are there was were have has had did does show shown showed
+list all
+new about everything give tell that this these those also appeared appear appears came come out been being ones some
+please and with from for into papers paper work works studies articles latest recent collection kept coming back
+again you can could would me in on of to at by or an is it be do as up any""".split())
+
+
 def _has_words(text: str) -> bool:
-    words = re.findall(r"[A-Za-z]{3,}", text)
-    stop = {"what", "which", "papers", "paper", "any", "anything", "the", "are", "there", "was", "were", "have", "has",
-            "did", "does", "show", "list", "all", "new", "about", "whats", "what's", "everything", "give", "tell"}
-    return any(w.lower() not in stop for w in words)
+    """Whether a topic is left once the filter words are gone ("Papers that were?" has none)."""
+    return any(w.lower().replace("'", "") not in _NOT_TOPIC for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text))

