@@ -31,12 +31,14 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[5, 8, 10, 15], help="papers retrieved and read")
     parser.add_argument("--most", type=int, nargs="+", default=[6, 8, 10], help="most papers stated")
     parser.add_argument("--close", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9])
+    parser.add_argument("--types", nargs="+", default=["list", "filter"],
+                        help="case types to score ('multi' for the dev set's multi-paper questions)")
     args = parser.parse_args()
     settings = load_settings()
     engine = Assistant(settings, chat_model=None)
     scorer = Scorer(engine.paper_titles(), engine.prompts.system)
-    cases = [c for c in load_dataset(args.dataset, engine.paper_titles().values()) if c.type in ("list", "filter")]
-    print(f"{len(cases)} list/filter cases ({sum(c.split == 'tune' for c in cases)} tune); "
+    cases = [c for c in load_dataset(args.dataset, engine.paper_titles().values()) if c.type in args.types]
+    print(f"{len(cases)} {'/'.join(args.types)} cases ({sum(c.split == 'tune' for c in cases)} tune); "
           f"listing detected for {sum(engine.retrieve(c.questions[-1]).listing for c in cases)}")
     print("| split | k | most | close | recall@k | P | R | F1 | papers/answer |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -52,7 +54,7 @@ def main() -> None:
             rows.append((case.split, evidence, gold, recall))
         for most in args.most:
             for close in args.close:
-                for split in ("tune", "heldout"):
+                for split in sorted({c.split for c in cases}, reverse=True):
                     print(_row(split, k, most, close, [r[1:] for r in rows if r[0] == split]))
     engine.close()
 
