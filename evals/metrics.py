@@ -10,6 +10,9 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
+
+from assistant.core.dates import parse_feed_date
 
 RECALL_KS = (1, 5, 10)
 
@@ -97,3 +100,84 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def mean(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if present else None
+
+
+def r_precision(ranked: Sequence[str], gold: set[str]) -> float:
+    """Precision at R = |gold|: the share of the first R results that are gold (R-precision)."""
+    return len(gold & set(ranked[: len(gold)])) / len(gold) if gold else 0.0
+
+
+def list_precision(returned: set[str], gold: set[str]) -> float | None:
+    """Returned papers that are gold (None when nothing was returned)."""
+    return len(returned & gold) / len(returned) if returned else None
+
+
+def list_recall(returned: set[str], gold: set[str]) -> float | None:
+    """Gold papers returned; an answer that returned nothing scores 0 (None only when there is no gold)."""
+    return len(returned & gold) / len(gold) if gold else None
+
+
+FILTER_KEYS = ("feeds", "all_feeds", "min_feeds", "since", "before", "has_code")
+
+
+def obeys_filters(feeds: Sequence[str], code_url: str | None, filters: dict[str, Any]) -> bool:
+    """True when a paper seen in ``feeds`` (labels such as 'Mar 13') with ``code_url`` passes every filter.
+
+    The semantics of `evals/user_set.py::passes_filters`: ``feeds`` any of, ``all_feeds`` every one of,
+    ``min_feeds`` at least that many feeds, ``since``/``before`` a feed dated on or after / before that day,
+    ``has_code`` whether the paper links its code. Labels without a year compare by month and day, so
+    'Aug 20' is later than 'Mar 17'.
+    """
+    check_filter_spec(filters)
+    days = [d for d in (_feed_day(label) for label in feeds) if d is not None]
+    checks = {
+        "feeds": lambda wanted: bool(set(feeds) & set(wanted)),
+        "all_feeds": lambda wanted: set(wanted) <= set(feeds),
+        "min_feeds": lambda count: len(set(feeds)) >= count,
+        "since": lambda label: any(_day_cmp(day, _bound(label)) >= 0 for day in days),
+        "before": lambda label: any(_day_cmp(day, _bound(label)) < 0 for day in days),
+        "has_code": lambda wanted: bool(code_url) == bool(wanted),
+    }
+    return all(checks[name](value) for name, value in filters.items())
+
+
+def check_filter_spec(filters: dict[str, Any]) -> None:
+    """Raise ValueError unless every filter is a known key with a value of the right kind."""
+    unknown = set(filters) - set(FILTER_KEYS)
+    if unknown:
+        raise ValueError(f"unknown filter(s): {', '.join(sorted(unknown))}; known: {', '.join(FILTER_KEYS)}")
+    for name, value in filters.items():
+        if name in ("feeds", "all_feeds") and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ValueError(f"{name!r} needs a list of feed labels, not {value!r}")
+        if name == "min_feeds" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"'min_feeds' needs a whole number, not {value!r}")
+        if name in ("since", "before"):
+            _bound(value if isinstance(value, str) else repr(value))
+        if name == "has_code" and not isinstance(value, bool):
+            raise ValueError(f"'has_code' needs true or false, not {value!r}")
+
+
+def filter_exactness(papers: Sequence[tuple[Sequence[str], str | None]], filters: dict[str, Any]) -> float | None:
+    """Share of the returned papers, each given as (feeds, code_url), that pass the filters (None: none returned)."""
+    if not papers:
+        return None
+    return sum(obeys_filters(feeds, code_url, filters) for feeds, code_url in papers) / len(papers)
+
+
+def _feed_day(label: str) -> int | None:
+    parsed = parse_feed_date(label)
+    return parsed[1] if parsed else None
+
+
+def _bound(label: str) -> int:
+    day = _feed_day(label)
+    if day is None:
+        raise ValueError(f"{label!r} is not a feed date (try 'Mar 15')")
+    return day
+
+
+def _day_cmp(day: int, bound: int) -> int:
+    """Compare two YYYYMMDD days; when either has no year (year 0), by month and day only."""
+    if day < 10000 or bound < 10000:
+        day, bound = day % 10000, bound % 10000
+    return (day > bound) - (day < bound)

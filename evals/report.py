@@ -5,13 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from evals.run import EvalReport
-from evals.runner import CaseResult
+from evals.runner import SET_TYPES, CaseResult
 
-TABLE_METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "abstention_correct", "false_abstention",
-                 "missed_abstention", "citation_precision", "citation_recall", "fact_coverage",
+TABLE_METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "r_precision", "filter_exactness@10",
+                 "abstention_correct", "false_abstention", "missed_abstention", "citation_precision",
+                 "citation_recall", "list_precision", "list_recall", "filter_exactness_cited", "fact_coverage",
                  "context_fact_coverage", "injection_resisted", "judge_faithfulness", "supported_sentences",
                  "generation_failed")
 ABLATION_METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "abstention_correct")
+SET_ABLATION = ("r_precision", "filter_exactness@10")
+SET_METRICS = ("r_precision", "filter_exactness@10", "list_precision", "list_recall", "filter_exactness_cited")
+SET_METRICS_NOTE = (
+    "List and filter questions are scored on their whole gold set (2–15 papers): `recall@5`/`recall@10` are the "
+    "share of it in the top 5/10 (below 1 by construction when the set is larger), `r_precision` the share of "
+    "the top |gold| that is gold. `filter_exactness@10` is the share of the top 10 that obeys the case's stated "
+    "filter, read from each paper's own feeds and code link; `filter_exactness_cited` the same over the cited "
+    "papers. `list_precision`/`list_recall` compare the cited papers with the gold set; an abstention counts as "
+    "list recall 0.")
 PLOTS = ("metrics_by_ablation.png", "latency_hist.png", "recall_at_k.png")
 
 
@@ -46,6 +56,13 @@ def render_markdown(report: EvalReport, plot_names: list[str], worst: int) -> st
         "Ranking metrics count answerable cases only; citation and fact metrics count answered, answerable cases; "
         "`missed_abstention` is the share of unanswerable cases that got an answer.",
     ]
+    if _has_splits(report):
+        parts += ["## Metrics per split (each table counts only that split's cases)",
+                  "Tune on `tune`; `heldout` is read on its own, never tuned on."]
+        for split, table in report.split_metrics.items():
+            parts += [f"### {split} ({table['overall']['cases']} cases)", metric_table(table)]
+    if any(m in report.metrics.get("overall", {}) for m in SET_METRICS):
+        parts.append(SET_METRICS_NOTE)
     if report.ablations:
         rows = {name: {"cases": v.metrics["overall"]["cases"], **v.metrics.get("single", v.metrics["overall"])}
                 for name, v in report.ablations.items()}
@@ -55,7 +72,13 @@ def render_markdown(report: EvalReport, plot_names: list[str], worst: int) -> st
             f"\n| {name} | {v.latency_ms['retrieve']['p50']} | {v.latency_ms['rerank']['p50']} |"
             for name, v in report.ablations.items())
         parts += ["## Ablations: single-paper questions", metric_table(rows, ABLATION_METRICS),
-                  "## Ablations: all cases", metric_table(overall, ABLATION_METRICS), speed]
+                  "## Ablations: all cases", metric_table(overall, ABLATION_METRICS)]
+        if _has_splits(report):
+            for split in report.split_metrics:
+                by_split = {name: v.split_metrics[split]["overall"] for name, v in report.ablations.items()
+                            if split in v.split_metrics}
+                parts += [f"## Ablations: {split} cases", metric_table(by_split, ABLATION_METRICS + SET_ABLATION)]
+        parts.append(speed)
     parts += ["## Latency (ms)", "| stage | p50 | p95 | n |\n|---|---|---|---|"
               + "".join(f"\n| {s} | {v['p50']} | {v['p95']} | {v['n']} |" for s, v in report.latency_ms.items())]
     if report.tokens:
@@ -72,7 +95,9 @@ def failure_reasons(case: CaseResult) -> list[str]:
         reasons.append("answered an unanswerable question")
     if not case.expected_abstain and case.abstained:
         reasons.append("abstained on an answerable question")
-    if m.get("recall@5") is not None and m["recall@5"] < 1:
+    if case.type in SET_TYPES:
+        reasons += _set_reasons(case)
+    elif m.get("recall@5") is not None and m["recall@5"] < 1:
         rank = m.get("first_gold_rank")
         reasons.append(f"gold {'at rank ' + str(int(rank)) if rank else 'not in the top 10'}"
                        + (" (some gold missing from the top 5)" if rank and rank <= 5 else ""))
@@ -87,6 +112,25 @@ def failure_reasons(case: CaseResult) -> list[str]:
     return reasons
 
 
+def _set_reasons(case: CaseResult) -> list[str]:
+    """A list or filter case fails on missing gold (top 10, citations) and on papers breaking its filter."""
+    m, reasons, gold = case.metrics, [], len(case.gold_ids)
+    if m.get("recall@10") is not None and m["recall@10"] < 1:
+        reasons.append(f"{sum(p.gold for p in case.ranked)} of {gold} gold papers in the top 10")
+    if m.get("list_recall") is not None and m["list_recall"] < 1:
+        reasons.append(f"cited {sum(p.gold for p in case.cited)} of {gold} gold papers")
+    for metric, papers, where in (("filter_exactness@10", case.ranked, "of the top 10"),
+                                  ("filter_exactness_cited", case.cited, "cited")):
+        if m.get(metric) is not None and m[metric] < 1:
+            reasons.append(f"{sum(p.obeys_filter is False for p in papers)} {where} break the filter")
+    return reasons
+
+
+def _has_splits(report: EvalReport) -> bool:
+    """Split tables are shown for a dataset with held-out cases or a run restricted to one split."""
+    return "heldout" in report.split_metrics or report.meta.get("split", "all") != "all"
+
+
 def _worst_cases(cases: list[CaseResult], limit: int) -> str:
     failed = [(c, failure_reasons(c)) for c in cases]
     failed = sorted([f for f in failed if f[1]], key=lambda f: (-len(f[1]), f[0].metrics.get("mrr") or 0))
@@ -96,8 +140,11 @@ def _worst_cases(cases: list[CaseResult], limit: int) -> str:
     for case, reasons in failed[:limit]:
         top = case.ranked[0].title if case.ranked else "nothing retrieved"
         gold = "; ".join(case.gold_titles) or "none (should abstain)"
-        lines.append(f"- **{case.id}** ({case.type}): {', '.join(reasons)}. Q: {_clip(case.question)} "
-                     f"— gold: {_clip(gold, 90)} — top hit: {_clip(top, 90)}")
+        stated = (f" — filter stated: {_filter_words(case.filters)}; applied: "
+                  f"{'; '.join(case.applied_filters) or 'none'}") if case.filters else ""
+        lines.append(f"- **{case.id}** ({case.type}{', held out' if case.split == 'heldout' else ''}): "
+                     f"{', '.join(reasons)}. Q: {_clip(case.question)} "
+                     f"— gold: {_clip(gold, 90)} — top hit: {_clip(top, 90)}{stated}")
     return "\n".join(lines)
 
 
@@ -149,6 +196,10 @@ def write_plots(report: EvalReport, out_dir: Path) -> list[Path]:
     fig.savefig(paths[2], dpi=110)
     plt.close(fig)
     return paths
+
+
+def _filter_words(filters: dict) -> str:
+    return ", ".join(f"{k} {' & '.join(v) if isinstance(v, list) else v}" for k, v in filters.items())
 
 
 def _fmt(value) -> str:

@@ -18,9 +18,11 @@ from pydantic import BaseModel, Field
 from assistant.core.errors import ConfigError, IndexUnavailable
 from assistant.core.settings import Settings
 from assistant.engine import CONFIGURED, Assistant
-from evals.dataset import EvalCase, dataset_digest, load_dataset
+from evals.dataset import DatasetError, EvalCase, dataset_digest, load_dataset
+from evals.metrics import check_filter_spec
 from evals.runner import (
     ECHO_MODEL,
+    SPLITS,
     CaseResult,
     EchoSourcesModel,
     Scorer,
@@ -30,6 +32,7 @@ from evals.runner import (
     recall_curve,
     run_cases,
     summarise,
+    summarise_splits,
     token_summary,
 )
 
@@ -45,10 +48,12 @@ class EvalOptions:
     ablate: bool = False
     limit: int | None = None
     types: tuple[str, ...] = ()
+    split: str = "all"  # "tune", "heldout" or "all"
 
 
 class VariantResult(BaseModel):
     metrics: dict[str, dict[str, Any]]
+    split_metrics: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
     recall_curve: list[float]
     latency_ms: dict[str, dict[str, float | int]]
 
@@ -58,6 +63,8 @@ class EvalReport(BaseModel):
 
     meta: dict[str, Any]
     metrics: dict[str, dict[str, Any]]
+    split_metrics: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict, description="split ('tune', 'heldout') -> the per-type summary of its cases alone.")
     latency_ms: dict[str, dict[str, float | int]]
     tokens: dict[str, float]
     recall_curve: list[float]
@@ -65,9 +72,12 @@ class EvalReport(BaseModel):
     cases: list[CaseResult]
 
 
-def select_cases(cases: list[EvalCase], types: tuple[str, ...] = (), limit: int | None = None) -> list[EvalCase]:
-    """Keep the asked-for types, then at most `limit` cases drawn round-robin across types (deterministic)."""
-    kept = [c for c in cases if not types or c.type in types]
+def select_cases(cases: list[EvalCase], types: tuple[str, ...] = (), limit: int | None = None,
+                 split: str = "all") -> list[EvalCase]:
+    """Keep the asked-for split and types, then at most `limit` cases drawn round-robin across types (deterministic)."""
+    if split not in (*SPLITS, "all"):
+        raise ConfigError(f"--split: unknown split {split!r}; choose from {', '.join(SPLITS)} or all")
+    kept = [c for c in cases if (not types or c.type in types) and split in ("all", c.split)]
     if limit is None or limit >= len(kept):
         return kept
     queues: dict[str, list[EvalCase]] = {}
@@ -100,7 +110,8 @@ def run_eval(settings: Settings, dataset: Path, options: EvalOptions,
         if engine.chunk_count() == 0:
             raise IndexUnavailable(f"the index in {settings.data_dir} is empty: run `assistant ingest FEEDS` first")
         titles = engine.paper_titles()
-        cases = select_cases(load_dataset(dataset, titles.values()), options.types, options.limit)
+        cases = select_cases(load_dataset(dataset, titles.values()), options.types, options.limit, options.split)
+        check_filters(cases, dataset)
         judge = build_judge(options.judge, settings.llm, settings.prompts_dir) if options.judge else None
         scorer = Scorer(titles, engine.prompts.system, judge)
         answer_mode = not options.retrieval_only
@@ -111,13 +122,26 @@ def run_eval(settings: Settings, dataset: Path, options: EvalOptions,
         if "index" not in components:
             engine.close()
     meta = _meta(settings, dataset, options, engine.model_name, len(titles), time.perf_counter() - started)
-    return EvalReport(meta=meta, metrics=summarise(results), latency_ms=latency_summary(results),
+    return EvalReport(meta=meta, metrics=summarise(results), split_metrics=summarise_splits(results),
+                      latency_ms=latency_summary(results),
                       tokens=token_summary(results), recall_curve=recall_curve(results), ablations=ablations,
                       cases=results)
 
 
+def check_filters(cases: list[EvalCase], dataset: Path) -> None:
+    """A case's `filters` must be ones the scorer can check (known keys, dates it can read): else a DatasetError."""
+    for case in cases:
+        try:
+            check_filter_spec(case.filters or {})
+        except (ValueError, TypeError) as exc:
+            raise DatasetError(f"{dataset}: case {case.id}: filters {case.filters}: {exc}") from exc
+
+
 def check_gate(report: EvalReport, gate_file: Path) -> list[str]:
-    """Thresholds `{"group.metric": minimum}` (a `max:` prefix on the key means a maximum); returns failures."""
+    """Thresholds `{"group.metric": minimum}` (a `max:` prefix on the key means a maximum); returns failures.
+
+    A key `split.group.metric` (`heldout.list.recall@10`) reads the summary of that split's cases alone.
+    """
     try:
         thresholds = json.loads(gate_file.read_text(encoding="utf-8"))["thresholds"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -125,8 +149,9 @@ def check_gate(report: EvalReport, gate_file: Path) -> list[str]:
     failures = []
     for key, limit in thresholds.items():
         is_max = key.startswith("max:")
-        group, _, metric = key.removeprefix("max:").partition(".")
-        value = report.metrics.get(group, {}).get(metric)
+        parts = key.removeprefix("max:").split(".")
+        table = report.split_metrics.get(parts.pop(0), {}) if len(parts) == 3 else report.metrics
+        value = table.get(parts[0], {}).get(".".join(parts[1:]))
         if value is None:
             failures.append(f"{key}: not measured in this run")
         elif (value > limit) if is_max else (value < limit):
@@ -141,7 +166,8 @@ def _run_ablations(engine: Assistant, settings: Settings, cases: list[EvalCase],
         runner = Assistant(variant, index=engine.index, embedder=engine.embedder, sparse=engine.sparse,
                            chat_model=None, prompts=engine.prompts)
         results = run_cases(runner, cases, scorer, False, progress and progress(f"ablation: {name}", len(cases)))
-        out[name] = VariantResult(metrics=summarise(results), recall_curve=recall_curve(results),
+        out[name] = VariantResult(metrics=summarise(results), split_metrics=summarise_splits(results),
+                                  recall_curve=recall_curve(results),
                                   latency_ms=latency_summary(results))
     return out
 
@@ -153,7 +179,7 @@ def _meta(settings: Settings, dataset: Path, options: EvalOptions, model: str, p
         "dataset": str(dataset), "dataset_sha256": dataset_digest(dataset),
         "mode": "retrieval-only" if options.retrieval_only else "answers",
         "model": None if options.retrieval_only else model, "judge": options.judge,
-        "types": list(options.types), "limit": options.limit, "papers_in_index": papers,
+        "types": list(options.types), "split": options.split, "limit": options.limit, "papers_in_index": papers,
         "settings_sha256": hashlib.sha256(json.dumps(masked, sort_keys=True, default=str).encode()).hexdigest(),
         "settings": masked, "versions": _versions(), "python": platform.python_version(),
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": round(seconds, 1),

@@ -26,17 +26,24 @@ from evals.metrics import (
     citation_precision,
     citation_recall,
     fact_coverage,
+    filter_exactness,
     first_gold_rank,
     leaks_prompt,
+    list_precision,
+    list_recall,
     mean,
     ndcg_at_k,
+    obeys_filters,
     obeys_injection,
     percentile,
+    r_precision,
     recall_at_k,
     reciprocal_rank,
 )
 
 RANK_DEPTH = 10
+SET_TYPES = ("list", "filter")  # questions whose answer is a set of papers: scored on the whole set
+SPLITS = ("tune", "heldout")
 ECHO_MODEL = "mock-echo"
 _SOURCE_LINE = re.compile(r"^\[(\d+)\] (.+?)(?: \(feeds: .*\))?$", re.MULTILINE)
 
@@ -46,6 +53,9 @@ class RankedPaper(BaseModel):
     title: str
     score: float
     gold: bool
+    feeds: list[str] = Field(default_factory=list, description="Feed labels of the paper, from its payload.")
+    code_url: str | None = None
+    obeys_filter: bool | None = Field(default=None, description="Passes the case's stated filter (filter cases).")
 
 
 class CaseResult(BaseModel):
@@ -53,8 +63,11 @@ class CaseResult(BaseModel):
 
     id: str
     type: str
+    split: str = "tune"
     question: str
     query: str
+    filters: dict | None = Field(default=None, description="The filter the case states (the gold rests on it).")
+    applied_filters: list[str] = Field(default_factory=list, description="The filter the engine applied, in words.")
     gold_titles: list[str]
     gold_ids: list[str]
     expected_abstain: bool
@@ -113,6 +126,11 @@ class Scorer:
             metrics["obeyed_injection"] = obeys_injection(answer.answer, case.must_not_contain)
         if case.type == "adversarial":
             metrics["injection_resisted"] = not metrics["leaked_prompt"] and not metrics.get("obeyed_injection")
+        if case.type in SET_TYPES and gold:  # an abstention returned no paper: list recall 0
+            metrics.update(list_precision=list_precision(cited, gold), list_recall=list_recall(cited, gold))
+        if case.filters:
+            metrics["filter_exactness_cited"] = filter_exactness(
+                [(c.feeds, c.code_url) for c in answer.citations], case.filters)
         if answer.abstained or not gold:
             return metrics
         metrics.update(citation_precision=citation_precision(cited, gold), citation_recall=citation_recall(cited, gold),
@@ -132,17 +150,20 @@ def evaluate_case(engine: Assistant, case: EvalCase, scorer: Scorer, answer_mode
     question, timer, answer = case.questions[-1], Timer(), None
     if answer_mode:
         answer = engine.ask(question, history)
-        query = answer.query
+        # The ranking is searched again with what the answer searched. Without history that is the question
+        # itself; with history it is the condensed query, already without the filter words the engine read.
+        query = answer.query if history else question
     else:
         with timer.stage("condense"):
             query = engine.standalone_query(question, history)
     found = engine.retrieve(query, k=depth, timer=timer)
     gold = scorer.gold_ids(case)
-    ranked = [RankedPaper(paper_id=h.paper_id, title=h.title, score=round(h.score, 6), gold=h.paper_id in gold)
-              for h in found.hits]
+    ranked = [RankedPaper(paper_id=h.paper_id, title=h.title, score=round(h.score, 6), gold=h.paper_id in gold,
+                          feeds=h.feeds, code_url=h.code_url) for h in found.hits]
     abstained = answer.abstained if answer else not found.relevant
     metrics: dict[str, float | bool | None] = {
         **scorer.ranking_metrics([r.paper_id for r in ranked], gold),
+        **set_metrics(case, ranked, gold),
         "abstention_correct": abstained != case.answerable,
         "false_abstention": abstained if case.answerable else None,
         "missed_abstention": (not abstained) if not case.answerable else None,
@@ -156,15 +177,34 @@ def evaluate_case(engine: Assistant, case: EvalCase, scorer: Scorer, answer_mode
         metrics["supported_sentences"] = (sum(c.supported for c in answer.sentences) / len(answer.sentences)
                                           if answer.sentences else None)
         metrics["generation_failed"] = answer.generation_failed
-    result = CaseResult(id=case.id, type=case.type, question=question, query=query, gold_titles=case.gold_titles,
-                        gold_ids=sorted(gold), expected_abstain=not case.answerable, abstained=abstained,
-                        ranked=ranked, timings_ms=timer.timings_ms, metrics=metrics)
+    result = CaseResult(id=case.id, type=case.type, split=case.split, question=question,
+                        query=found.query or query, filters=case.filters, applied_filters=found.filters,
+                        gold_titles=case.gold_titles, gold_ids=sorted(gold), expected_abstain=not case.answerable,
+                        abstained=abstained, ranked=ranked, timings_ms=timer.timings_ms, metrics=metrics)
     if answer is not None:
         result.answer, result.tokens, result.timings_ms = answer.answer, answer.tokens, answer.timings_ms
-        result.cited = [RankedPaper(paper_id=c.paper_id, title=c.title, score=c.n, gold=c.paper_id in gold)
-                        for c in answer.citations]
+        result.cited = [RankedPaper(paper_id=c.paper_id, title=c.title, score=c.n, gold=c.paper_id in gold,
+                                    feeds=c.feeds, code_url=c.code_url) for c in answer.citations]
+        if case.filters:
+            for paper in result.cited:
+                paper.obeys_filter = obeys_filters(paper.feeds, paper.code_url, case.filters)
         result.removed_citations, result.generation_failed = answer.removed_citations, answer.generation_failed
     return result
+
+
+def set_metrics(case: EvalCase, ranked: list[RankedPaper], gold: set[str]) -> dict[str, float | None]:
+    """R-precision for set questions, and for a case stating a filter the share of the ranked papers obeying it.
+
+    Marks each ranked paper's ``obeys_filter`` on the way, for the report.
+    """
+    metrics: dict[str, float | None] = {}
+    if case.type in SET_TYPES and gold:
+        metrics["r_precision"] = r_precision([r.paper_id for r in ranked], gold)
+    if case.filters:
+        for paper in ranked:
+            paper.obeys_filter = obeys_filters(paper.feeds, paper.code_url, case.filters)
+        metrics["filter_exactness@10"] = (sum(bool(p.obeys_filter) for p in ranked) / len(ranked)) if ranked else None
+    return metrics
 
 
 def run_cases(engine: Assistant, cases: list[EvalCase], scorer: Scorer, answer_mode: bool,
@@ -177,8 +217,9 @@ def run_cases(engine: Assistant, cases: list[EvalCase], scorer: Scorer, answer_m
     return results
 
 
-SUMMARY_METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "abstention_correct", "false_abstention",
-                   "missed_abstention", "citation_precision", "citation_recall", "fact_coverage",
+SUMMARY_METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "r_precision", "filter_exactness@10",
+                   "abstention_correct", "false_abstention", "missed_abstention", "citation_precision",
+                   "citation_recall", "list_precision", "list_recall", "filter_exactness_cited", "fact_coverage",
                    "context_fact_coverage", "injection_resisted", "leaked_prompt", "obeyed_injection",
                    "judge_faithfulness", "supported_sentences", "generation_failed")
 
@@ -196,6 +237,11 @@ def summarise(results: list[CaseResult]) -> dict[str, dict[str, Any]]:
                 row[metric] = round(mean(values), 4)
         table[name] = row
     return table
+
+
+def summarise_splits(results: list[CaseResult]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The per-type summary again for each split present (tune, heldout), so held-out numbers read on their own."""
+    return {split: summarise(rows) for split in SPLITS if (rows := [r for r in results if r.split == split])}
 
 
 def latency_summary(results: list[CaseResult]) -> dict[str, dict[str, float | int]]:
