@@ -125,7 +125,8 @@ class Assistant:
         self.sentence_vectors = SentenceVectors(self.embedder)
         self._days: tuple[float, list[int]] = (0.0, [])  # (read at, the index's feed days)
         self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
-                                                   complete=self._complete_plain)
+                                                   complete=self._complete_plain,
+                                                   sentence_scores=self._best_sentence_scores)
 
     @property
     def model_name(self) -> str:
@@ -135,12 +136,17 @@ class Assistant:
         self.index.close()
 
     def warm_up(self) -> None:
-        """Make the first answers as fast as later ones: embed every paper's sentences, and have the chat model
-        loaded with its attributed-answer system prompt already read (llama.cpp keeps a matching prefix)."""
+        """Make the first answers as fast as later ones: embed every paper's sentences (and its chunks' token
+        vectors for the rerank stage), and have the chat model loaded with its attributed-answer system prompt
+        already read (llama.cpp keeps a matching prefix)."""
         started = time.perf_counter()
+        warm_passages = getattr(self.reranker, "warm", None)
         for row in self.index.paper_summaries():
-            if paper := self.paper(row["paper_id"]):
-                self.sentence_vectors.get([(paper.paper_id, paper.abstract)])
+            chunks = self.index.paper_chunks(row["paper_id"])
+            if record := next((c["paper"] for c in chunks if c.get("paper")), None):
+                self.sentence_vectors.get([(row["paper_id"], record["abstract"])])
+            if warm_passages:  # the rerank stage reads each chunk as its hit passage: title + chunk text
+                warm_passages([f"{c['title']}\n{c['text']}" for c in chunks])
         embedded = time.perf_counter() - started
         if self.chat_model is not None:
             try:
@@ -449,10 +455,24 @@ class Assistant:
         """Source number -> its paper's title and whole abstract (the best chunk alone misses facts)."""
         return {n: self._paper_text(hit) for n, hit in enumerate(sources, 1)}
 
+    def _best_sentence_scores(self, query: str, hits: list[Hit]) -> list[float]:
+        """Per hit, the cosine of the query with its closest abstract sentence (sentence vectors are cached by
+        paper; an abstract edited by a re-ingest is read anew when its evidence is next selected)."""
+        vector = self.embedder.embed([query])[0]
+        papers = [self.sentence_vectors.latest(hit.paper_id) for hit in hits]
+        if missing := [(hit.paper_id, self._abstract(hit)) for hit, got in zip(hits, papers, strict=True) if not got]:
+            fetched = iter(self.sentence_vectors.get(missing))
+            papers = [got or next(fetched) for got in papers]
+        return [float((vectors @ vector).max()) if len(vectors) else 0.0 for _, vectors in papers]
+
+    def _abstract(self, hit: Hit) -> str:
+        """A found paper's whole abstract (its best chunk when the record is missing)."""
+        paper = self.paper(hit.paper_id)
+        return paper.abstract if paper else hit.snippet
+
     def _paper_text(self, hit: Hit) -> str:
         """A found paper's title and whole abstract (its best chunk when the record is missing)."""
-        paper = self.paper(hit.paper_id)
-        return f"{hit.title}. {paper.abstract if paper else hit.snippet}"
+        return f"{hit.title}. {self._abstract(hit)}"
 
     def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
             search_filter: SearchFilter | None = None, model: str | None = None) -> Answer:

@@ -132,6 +132,14 @@ def test_retrieval_gate_holds_on_the_dev_set(dev_report):
     assert dev_report.meta["settings_sha256"] and dev_report.meta["versions"]["qdrant-edge-py"]
 
 
+def test_retrieval_gate_holds_on_the_user_set(seed):
+    """Users' wording, lists and filters said in words: the gate the issue-12 work is held to."""
+    user_set = DEV_SET.parent / "user.jsonl"
+    report = run_eval(seed.settings, user_set, EvalOptions(retrieval_only=True), **components(seed))
+    assert check_gate(report, GATES / "user_retrieval.json") == []
+    assert report.metrics["overall"]["cases"] == len(load_dataset(user_set))
+
+
 def test_gate_reports_a_drop(dev_report, tmp_path):
     gate = tmp_path / "gate.json"
     gate.write_text(json.dumps({"thresholds": {"single.recall@5": 1.01, "max:single.recall@1": 0.5,

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from assistant.answer.rerank import (
+    BlendReranker,
     CrossEncoderReranker,
     LLMListwiseReranker,
     MaxSimReranker,
@@ -131,7 +132,7 @@ def test_cross_encoder_from_settings_drives_assistant_search(tmp_path, seed):
     bot = Assistant(settings, index=base.index, embedder=base.embedder, sparse=base.sparse, chat_model=None)
     assert isinstance(bot.reranker, CrossEncoderReranker)
     query = "diffusion models for image generation"
-    fused = base.search(query, k=10)
+    fused = _fused_engine(seed).search(query, k=10)
     reranked = bot.search(query, k=10)
     assert {h.paper_id for h in reranked} == {h.paper_id for h in fused}
     assert [h.paper_id for h in reranked] == [h.paper_id for h in bot.reranker.rerank(query, fused)]
@@ -176,3 +177,40 @@ def test_llm_listwise_reranker_ignores_unknown_numbers_and_keeps_every_hit():
     reranked = LLMListwiseReranker(lambda _prompt: '{"ranking": [7, 3, 3, 0]}').rerank(QUERY, list(HITS))
     assert [h.paper_id for h in reranked][0] == HITS[2].paper_id
     assert sorted(h.paper_id for h in reranked) == sorted(h.paper_id for h in HITS)
+
+
+def _fused_engine(seed) -> Assistant:
+    """The seed index searched without a rerank stage (the fused order)."""
+    base = seed.assistant
+    settings = seed.settings.model_copy(update={"rerank": RerankSettings(kind="none")})
+    return Assistant(settings, index=base.index, embedder=base.embedder, sparse=base.sparse, chat_model=None)
+
+
+def test_blend_keeps_the_fused_order_when_the_other_readings_agree_or_weigh_nothing(embedder):
+    flat = BlendReranker(embedder, lambda _q, hits: [0.0] * len(hits), maxsim_weight=0.0, sentence_weight=0.0)
+    assert [h.paper_id for h in flat.rerank(QUERY, list(HITS))] == [h.paper_id for h in HITS]
+    agreeing = BlendReranker(embedder, lambda _q, hits: [-i for i in range(len(hits))], maxsim_weight=0.0)
+    assert [h.paper_id for h in agreeing.rerank(QUERY, list(HITS))] == [h.paper_id for h in HITS]
+
+
+def test_blend_lifts_a_paper_the_sentence_reading_puts_first(embedder):
+    last = HITS[-1].paper_id
+    favour_last = BlendReranker(embedder, lambda _q, hits: [float(h.paper_id == last) for h in hits],
+                                maxsim_weight=0.0, sentence_weight=2.0)
+    reranked = favour_last.rerank(QUERY, list(HITS))
+    assert reranked[0].paper_id == last
+    assert sorted(h.paper_id for h in reranked) == sorted(h.paper_id for h in HITS)
+    assert [h.score for h in reranked] == sorted((h.score for h in reranked), reverse=True)
+
+
+@pytest.mark.parametrize(("question", "gold"), [
+    # users' wording, from the user set's tune split: the fused order puts another paper first
+    ("How do I repair old, blurry, damaged portraits when we don't know what damaged them?", "RestoreFormer++"),
+    ("Reading text aloud with a denoising generator working in a compact hidden space instead of spectrogram "
+     "pictures?", "LatentSpeech"),
+])
+def test_the_default_blend_finds_the_paper_a_reworded_question_means(seed, question, gold):
+    fused = _fused_engine(seed).search(question, k=5)
+    assert not fused[0].title.startswith(gold)
+    assert isinstance(seed.assistant.reranker, BlendReranker)
+    assert seed.assistant.search(question, k=5)[0].title.startswith(gold)

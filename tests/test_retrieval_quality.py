@@ -47,10 +47,12 @@ def test_selection_is_twenty_reworded_single_questions():
     assert all(r["type"] == "single" and len(r["gold_titles"]) == 1 for r in picked)
 
 
-def test_gold_paper_is_in_the_top5_for_at_least_19_of_20_reworded_questions(gold_ranks):
+def test_gold_paper_is_in_the_top5_for_at_least_18_of_20_reworded_questions(gold_ranks):
+    # 19 with the fused order alone; the blend rerank (the default) moves two to ranks 6 and 7 while it lifts
+    # the user set's single-question recall@5 from 0.741 to 0.862 (README, "Measured choices").
     misses = {qid: rank for qid, rank in gold_ranks.items() if rank is None or rank > 5}
     print(f"top-5 misses (id: rank in top 10): {misses}")
-    assert len(misses) <= 1, misses
+    assert len(misses) <= 2, misses
 
 
 def test_gold_paper_is_in_the_top10_for_every_reworded_question(gold_ranks):

@@ -81,7 +81,14 @@ class SentenceVectors:
     def __init__(self, embedder: Embedder, max_papers: int = 20_000) -> None:
         self.embedder, self.max_papers = embedder, max_papers
         self._cache: OrderedDict[tuple[str, str], tuple[list[str], np.ndarray]] = OrderedDict()
+        self._latest: dict[str, tuple[str, str]] = {}  # paper id -> its last-cached (id, abstract)
         self._lock = threading.Lock()
+
+    def latest(self, paper_id: str) -> tuple[list[str], np.ndarray] | None:
+        """The paper's sentences and vectors as last cached (its abstract then), without reading the index."""
+        with self._lock:
+            key = self._latest.get(paper_id)
+            return self._cache.get(key) if key else None
 
     def get(self, papers: list[tuple[str, str]]) -> list[tuple[list[str], np.ndarray]]:
         """For each (paper_id, abstract): its sentences and their vectors; the missing ones in one embed call."""
@@ -98,8 +105,11 @@ class SentenceVectors:
             with self._lock:
                 for key in missing:
                     self._cache[key] = found[key]  # type: ignore[assignment]
+                    self._latest[key[0]] = key
                 while len(self._cache) > self.max_papers:
-                    self._cache.popitem(last=False)
+                    (paper_id, _), _ = self._cache.popitem(last=False)
+                    if self._latest.get(paper_id) not in self._cache:
+                        self._latest.pop(paper_id, None)
         with self._lock:
             for key in papers:
                 if key in self._cache:

@@ -1,13 +1,17 @@
 """The pluggable rerank stage. Every reranker takes the query and fused hits and returns them reordered.
 
-No cross-encoder ships in any package, so the embedded default is "none" (measured: see README);
-the others are for users who bring a model directory, a rerank endpoint, or a capable LLM.
+No cross-encoder ships in any package. The embedded default, "blend", joins the fused order with two
+readings of the question by the shipped embedder (MaxSim over token vectors, the best abstract sentence):
+users' reworded questions gain 9 points of recall@1, the dev set loses none (README). The others are for
+users who bring a model directory, a rerank endpoint, or a capable LLM.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
@@ -47,22 +51,79 @@ class MaxSimReranker:
 
     name = "maxsim"
 
-    def __init__(self, embedder, cache_size: int = 4096) -> None:
+    def __init__(self, embedder, cache_size: int = 8192) -> None:
         self._embedder = embedder
-        self._cache: dict[str, np.ndarray] = {}  # passages recur across queries; encoding them dominates the cost
+        # Passages recur across queries and encoding them dominates the cost: keep the recent ones (LRU).
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()  # the servers answer two questions at once
 
     def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+        return _reordered(hits, self.scores(query, hits))
+
+    def scores(self, query: str, hits: list[Hit]) -> list[float]:
         q = self._embedder.token_vectors(query)
-        scores = [float((q @ self._passage_vectors(passage(h)).T).max(axis=1).mean()) for h in hits]
-        return _reordered(hits, scores)
+        return [float((q @ self._passage_vectors(passage(h)).T).max(axis=1).mean()) for h in hits]
+
+    def warm(self, passages: list[str]) -> None:
+        """Encode passages ahead of the first queries."""
+        for text in passages:
+            self._passage_vectors(text)
 
     def _passage_vectors(self, text: str) -> np.ndarray:
-        if text not in self._cache:
-            if len(self._cache) >= self._cache_size:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[text] = self._embedder.token_vectors(text)
-        return self._cache[text]
+        with self._lock:
+            vectors = self._cache.get(text)
+            if vectors is not None:
+                self._cache.move_to_end(text)
+                return vectors
+        vectors = self._embedder.token_vectors(text)
+        with self._lock:
+            self._cache[text] = vectors
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return vectors
+
+
+class BlendReranker:
+    """The fused order joined by two readings of the question against each paper with the shipped embedder:
+    MaxSim over its best chunk's token vectors, and the best cosine with any of its abstract sentences.
+    The three rankings are fused by weighted RRF (fused order weight 1).
+
+    Users ask in their own words; the fused order leans on the abstract's (BM25). Measured on the user set's
+    tune questions (one gold paper each) and the dev set, candidates = top 20 of the hybrid search:
+    recall@1 0.410 -> 0.500 and @5 0.718 -> 0.846 on users' wording, dev 0.978 unchanged (MaxSim alone at
+    weight 1 would give 0.538 there but cost dev 1.6 points; README).
+    """
+
+    name = "blend"
+
+    def __init__(self, embedder, sentence_scores, maxsim_weight: float = 0.5, sentence_weight: float = 0.5,
+                 rrf_k: int = 10) -> None:
+        self.maxsim = MaxSimReranker(embedder)
+        self._sentence_scores = sentence_scores  # callable(query, hits) -> best sentence cosine per hit
+        self._weights, self._k = (maxsim_weight, sentence_weight), rrf_k
+
+    def warm(self, passages: list[str]) -> None:
+        if self._weights[0]:
+            self.maxsim.warm(passages)
+
+    def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+        if len(hits) < 2:
+            return hits
+        score = 1.0 / (self._k + np.arange(len(hits)))
+        for weight, scores in zip(self._weights, (self.maxsim.scores(query, hits),
+                                                  self._sentence_scores(query, hits)), strict=True):
+            if weight:
+                score += weight / (self._k + _ranks(scores))
+        return _reordered(hits, score)
+
+
+def _ranks(scores) -> np.ndarray:
+    """0 for the highest score, 1 for the next ...; ties keep their order."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(len(order))
+    return ranks
 
 
 class CrossEncoderReranker:
@@ -156,10 +217,13 @@ def _parse_ranking(reply: str, n: int) -> list[int]:
     return seen
 
 
-def build_reranker(settings: RerankSettings, *, embedder=None, complete=None) -> Reranker:
+def build_reranker(settings: RerankSettings, *, embedder=None, complete=None, sentence_scores=None) -> Reranker:
     """The reranker the settings ask for."""
     if settings.kind == "none":
         return NoReranker()
+    if settings.kind == "blend":
+        return BlendReranker(embedder, sentence_scores, settings.maxsim_weight, settings.sentence_weight,
+                             settings.blend_k)
     if settings.kind == "maxsim":
         return MaxSimReranker(embedder)
     if not settings.model and settings.kind in ("cross-encoder", "litellm"):

@@ -88,9 +88,13 @@ class RetrievalSettings(BaseModel):
 
 
 class RerankSettings(BaseModel):
-    kind: Literal["none", "cross-encoder", "litellm", "maxsim", "llm"] = Field(
-        "none", description="Rerank stage; 'none' keeps the fused order (measured best here, see README)."
+    kind: Literal["blend", "none", "cross-encoder", "litellm", "maxsim", "llm"] = Field(
+        "blend", description="Rerank stage; 'blend' joins the fused order with the embedder's MaxSim and best-"
+                             "sentence rankings (measured best here, see README); 'none' keeps the fused order."
     )
+    maxsim_weight: float = Field(0.5, ge=0, description="blend: RRF weight of the MaxSim ranking (fused order: 1).")
+    sentence_weight: float = Field(0.5, ge=0, description="blend: RRF weight of the best-abstract-sentence ranking.")
+    blend_k: int = Field(10, ge=1, description="blend: RRF constant of the three rankings.")
     model: str | None = Field(
         None, description="cross-encoder: a directory with model.onnx + tokenizer.json; litellm: a rerank model string."
     )

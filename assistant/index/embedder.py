@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -65,6 +66,7 @@ class _OnnxEncoder:
         self._tokenizer.enable_truncation(settings.max_tokens)
         self._batch_size = settings.batch_size
         self._lock = threading.Lock()  # one session run at a time keeps the 2 cores for one batch
+        self._recent: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed stored texts, batching by similar length so padding costs little."""
@@ -89,6 +91,22 @@ class _OnnxEncoder:
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(min=1e-12)
 
     def _run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Hidden states and mask. A single text's are kept for a while: a question is read three times
+        (search vector, MaxSim token vectors, sentence match) and one forward pass serves them all."""
+        if len(texts) == 1:
+            with self._lock:
+                recent = self._recent.get(texts[0])
+            if recent is not None:
+                return recent
+        hidden, mask = self._forward(texts)
+        if len(texts) == 1:
+            with self._lock:
+                self._recent[texts[0]] = (hidden, mask)
+                while len(self._recent) > 16:
+                    self._recent.popitem(last=False)
+        return hidden, mask
+
+    def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         encodings = self._tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(texts), width), dtype=np.int64)
