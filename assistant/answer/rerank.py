@@ -51,12 +51,16 @@ class MaxSimReranker:
 
     name = "maxsim"
 
+    # Passages recur across queries and encoding them dominates the cost: the recent ones are kept (LRU),
+    # per embedder model and shared by every reranker of the process (a server, a test run's many engines).
+    _caches: dict[str, OrderedDict[str, np.ndarray]] = {}
+    _lock = threading.Lock()  # the servers answer two questions at once
+
     def __init__(self, embedder, cache_size: int = 8192) -> None:
         self._embedder = embedder
-        # Passages recur across queries and encoding them dominates the cost: keep the recent ones (LRU).
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        with self._lock:
+            self._cache = self._caches.setdefault(getattr(embedder, "name", "") or repr(embedder), OrderedDict())
         self._cache_size = cache_size
-        self._lock = threading.Lock()  # the servers answer two questions at once
 
     def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
         return _reordered(hits, self.scores(query, hits))
