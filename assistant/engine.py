@@ -122,7 +122,7 @@ class Assistant:
         self.index = index or open_index(settings, self.embedder.dim, create=create_index)
         self.chat_model = build_chat_model(settings.llm) if isinstance(chat_model, _Configured) else chat_model
         self._chat_models: dict[str, ChatModel | None] = {}
-        self.sentence_vectors = SentenceVectors(self.embedder)
+        self.sentence_vectors = SentenceVectors.shared(self.embedder)
         self._days: tuple[float, list[int]] = (0.0, [])  # (read at, the index's feed days)
         self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
                                                    complete=self._complete_plain,

@@ -71,12 +71,26 @@ def abstract_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) > 1]
 
 
+_SHARED: dict[str, SentenceVectors] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class SentenceVectors:
     """Each paper's abstract sentences and their embeddings, computed once per paper text and kept in memory.
 
     Embedding a question's five papers' ~50 sentences took ~380 ms on 2 cores, most of the half second in
     which the sources must be on screen; a paper already seen costs nothing. ``warm`` fills it up front.
     """
+
+    @classmethod
+    def shared(cls, embedder: Embedder) -> SentenceVectors:
+        """The process's one cache for this embedder model: every engine over it (a server's, a test run's
+        many) reads each abstract's sentences once."""
+        key = getattr(embedder, "name", "") or repr(embedder)
+        with _SHARED_LOCK:
+            if key not in _SHARED:
+                _SHARED[key] = cls(embedder)
+            return _SHARED[key]
 
     def __init__(self, embedder: Embedder, max_papers: int = 20_000) -> None:
         self.embedder, self.max_papers = embedder, max_papers
