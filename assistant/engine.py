@@ -457,9 +457,9 @@ class Assistant:
 
     def _best_sentence_scores(self, query: str, hits: list[Hit]) -> list[float]:
         """Per hit, the cosine of the query with its closest abstract sentence (sentence vectors are cached by
-        paper; an abstract edited by a re-ingest is read anew when its evidence is next selected)."""
+        paper, and read anew when the hit's stored text is no longer part of the cached abstract)."""
         vector = self.embedder.embed([query])[0]
-        papers = [self.sentence_vectors.latest(hit.paper_id) for hit in hits]
+        papers = [self.sentence_vectors.latest(hit.paper_id, hit.snippet) for hit in hits]
         if missing := [(hit.paper_id, self._abstract(hit)) for hit, got in zip(hits, papers, strict=True) if not got]:
             fetched = iter(self.sentence_vectors.get(missing))
             papers = [got or next(fetched) for got in papers]

@@ -98,11 +98,14 @@ class SentenceVectors:
         self._latest: dict[str, tuple[str, str]] = {}  # paper id -> its last-cached (id, abstract)
         self._lock = threading.Lock()
 
-    def latest(self, paper_id: str) -> tuple[list[str], np.ndarray] | None:
-        """The paper's sentences and vectors as last cached (its abstract then), without reading the index."""
+    def latest(self, paper_id: str, containing: str = "") -> tuple[list[str], np.ndarray] | None:
+        """The paper's sentences and vectors as last cached, without reading the index; None when the abstract
+        cached then does not contain ``containing`` (a passage of the stored paper: it was edited since)."""
         with self._lock:
             key = self._latest.get(paper_id)
-            return self._cache.get(key) if key else None
+            if key is None or containing[:80] not in key[1]:
+                return None
+            return self._cache.get(key)
 
     def get(self, papers: list[tuple[str, str]]) -> list[tuple[list[str], np.ndarray]]:
         """For each (paper_id, abstract): its sentences and their vectors; the missing ones in one embed call."""
