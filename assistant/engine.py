@@ -211,7 +211,7 @@ class Assistant:
         days = self.feed_days()
         read = read_filters(query, days) if self.settings.retrieval.understand_filters else Reading(query)
         flt = replace(combine(stated, read.filter), years=tuple(sorted({d // 10000 for d in days} - {0})))
-        return Reading(read.query, flt, describe(flt), from_words=not read.filter.empty, topic=read.topic)
+        return Reading(read.query, flt, describe(flt), from_words=read.from_words, topic=read.topic)
 
     def feed_days(self) -> list[int]:
         """The index's feed days (YYYYMMDD, year 0 when unknown), re-read at most every 30 s and after ingest."""

@@ -23,17 +23,12 @@ DIM = 384
 
 
 class Embedder(Protocol):
-    """Anything that turns texts into L2-normalised vectors of one dimension.
-
-    ``embed`` is for stored texts (chunks, abstract sentences); ``embed_query`` for a search query, which
-    some models (bge-small, bench/embedders.py) encode with an instruction prefix.
-    """
+    """Anything that turns texts into L2-normalised vectors of one dimension."""
 
     dim: int
     name: str
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
-    def embed_query(self, text: str) -> np.ndarray: ...
 
 
 def _onnx_runtime():
@@ -78,7 +73,8 @@ class _OnnxEncoder:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        """One search query's vector (with the model's query instruction, if it has one)."""
+        """One search query's vector with the model's query instruction, if it has one (bge-small in
+        bench/embedders.py; the product's MiniLM has none and embeds queries with ``embed``)."""
         return self._embed_batch([self.query_prefix + text])[0]
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
