@@ -45,7 +45,8 @@ from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits
 from assistant.answer.support import check_sentences
-from assistant.answer.understand import Reading, combine, day_label, describe, read_filters
+from assistant.answer.understand import Reading, combine, day_label, describe
+from assistant.answer.understand import read_filters as read_words
 from assistant.core.dates import label_order
 from assistant.core.errors import InvalidQuery, LLMError
 from assistant.core.models import (
@@ -170,7 +171,7 @@ class Assistant:
         return ingest_paths(paths, self.index, self.embedder, self.sparse, self.settings.ingest, progress)
 
     def retrieve(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None,
-                 timer: Timer | None = None) -> Retrieval:
+                 timer: Timer | None = None, *, read_filters: bool = True) -> Retrieval:
         """Hybrid retrieval then rerank; hits cut to k papers, relevance verdict from the fused evidence.
 
         Only a blank query is refused here: a condensed follow-up may be longer than the question limit.
@@ -179,7 +180,7 @@ class Assistant:
             raise InvalidQuery("the question is empty: type what you want to know")
         timer = timer or Timer()
         with timer.stage("understand"):
-            reading = self.understand(query, search_filter)
+            reading = self.understand(query, search_filter, read_filters=read_filters)
         listing = is_list_question(query) or reading.from_words
         k = k or (self.settings.retrieval.list_k if listing else self.settings.retrieval.top_k)
         query, search_filter = reading.query, reading.filter
@@ -187,6 +188,7 @@ class Assistant:
             found = retrieve_hits(query, index=self.index, embedder=self.embedder, sparse=self.sparse,
                                   settings=self.settings.retrieval, search_filter=search_filter)
         found.query, found.filters, found.listing = query, reading.said, listing
+        found.filters_read = reading.said_by_words
         if not reading.topic:  # the question is its filter: every paper passing it answers it
             found.relevant = bool(found.hits)
         with timer.stage("rerank"):
@@ -199,19 +201,23 @@ class Assistant:
             found.relevant = not found.missing
         return found
 
-    def understand(self, query: str, search_filter: SearchFilter | None = None) -> Reading:
+    def understand(self, query: str, search_filter: SearchFilter | None = None, *,
+                   read_filters: bool = True) -> Reading:
         """The query without its filter words, and the filter it states joined with the caller's (which wins).
 
         Feed days the words name are read against the index's own (so "the latest feed" is its newest day);
-        setting ``retrieval.understand_filters`` off leaves the query as typed.
+        setting ``retrieval.understand_filters`` off, or ``read_filters=False`` for one question (the web's
+        "ask again without it"), leaves the query as typed.
         """
         stated = search_filter or SearchFilter()
-        if not self.settings.retrieval.understand_filters and stated.empty:
+        reading_words = read_filters and self.settings.retrieval.understand_filters
+        if not reading_words and stated.empty:
             return Reading(query, stated)
         days = self.feed_days()
-        read = read_filters(query, days) if self.settings.retrieval.understand_filters else Reading(query)
+        read = read_words(query, days) if reading_words else Reading(query)
         flt = replace(combine(stated, read.filter), years=tuple(sorted({d // 10000 for d in days} - {0})))
-        return Reading(read.query, flt, describe(flt), from_words=read.from_words, topic=read.topic)
+        return Reading(read.query, flt, describe(flt), from_words=read.from_words, topic=read.topic,
+                       said_by_words=describe(read.filter) if read.from_words else [])
 
     def feed_days(self) -> list[int]:
         """The index's feed days (YYYYMMDD, year 0 when unknown), re-read at most every 30 s and after ingest."""
@@ -244,10 +250,11 @@ class Assistant:
                                  feeds=dict(sorted(feeds.items(), key=lambda item: label_order(item[0]))),
                                  titles=[r["title"] for r in rows])
 
-    def search(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None) -> list[Hit]:
+    def search(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None, *,
+               read_filters: bool = True) -> list[Hit]:
         """Ranked papers for a query (after rerank)."""
         check_question(query, self.settings.max_question_chars)
-        return self.retrieve(query, k, search_filter).hits
+        return self.retrieve(query, k, search_filter, read_filters=read_filters).hits
 
     @property
     def offered_models(self) -> list[str]:
@@ -284,20 +291,22 @@ class Assistant:
         return rewritten.splitlines()[0].strip().strip('"') if rewritten else question
 
     def events(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-               search_filter: SearchFilter | None = None, model: str | None = None) -> Iterator[AnswerEvent]:
+               search_filter: SearchFilter | None = None, model: str | None = None, *,
+               read_filters: bool = True) -> Iterator[AnswerEvent]:
         """The answer as events: `Sources` (before any model call), `Delta`s as text is generated, `Final`.
 
-        An abstention sends no sources. ``model`` picks another offered model (or 'none') for this answer only.
+        An abstention sends no sources. ``model`` picks another offered model (or 'none') for this answer only;
+        ``read_filters=False`` searches the question as typed, without the filters its words state.
         """
         check_question(question, self.settings.max_question_chars)
         timer, history, chat_model = Timer(), history or [], self.chat_model_for(model)
         started = time.perf_counter()
         with timer.stage("condense"):
             query = self.standalone_query(question, history, chat_model)
-        found = self.retrieve(query, k, search_filter, timer)
+        found = self.retrieve(query, k, search_filter, timer, read_filters=read_filters)
         query = found.query
         base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits,
-                "filters": found.filters}
+                "filters": found.filters, "filters_read": found.filters_read}
         if not found.relevant:
             timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
             text = (self._nothing_passes(found.filters) if not found.hits and found.filters
@@ -443,9 +452,10 @@ class Assistant:
         return reply
 
     def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-                      search_filter: SearchFilter | None = None, model: str | None = None) -> Iterator[str | Answer]:
+                      search_filter: SearchFilter | None = None, model: str | None = None, *,
+                      read_filters: bool = True) -> Iterator[str | Answer]:
         """The text deltas, then the final Answer (`events` without the sources)."""
-        for event in self.events(question, history, k, search_filter, model):
+        for event in self.events(question, history, k, search_filter, model, read_filters=read_filters):
             if isinstance(event, Delta):
                 yield event.text
             elif isinstance(event, Final):
@@ -475,10 +485,11 @@ class Assistant:
         return f"{hit.title}. {self._abstract(hit)}"
 
     def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-            search_filter: SearchFilter | None = None, model: str | None = None) -> Answer:
+            search_filter: SearchFilter | None = None, model: str | None = None, *,
+            read_filters: bool = True) -> Answer:
         """Answer a question with verified citations (the non-streaming form of answer_stream)."""
         final = None
-        for item in self.answer_stream(question, history, k, search_filter, model):
+        for item in self.answer_stream(question, history, k, search_filter, model, read_filters=read_filters):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
@@ -534,7 +545,8 @@ class AsyncAssistant:
         return await asyncio.to_thread(self.engine.summary)
 
     async def events(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-                     search_filter: SearchFilter | None = None, model: str | None = None) -> AsyncIterator[AnswerEvent]:
+                     search_filter: SearchFilter | None = None, model: str | None = None, *,
+                     read_filters: bool = True) -> AsyncIterator[AnswerEvent]:
         """`Assistant.events` from a worker thread; the engine's errors are raised here, in the caller's task."""
         async with self._answer_slots:
             loop, queue, stop = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
@@ -545,7 +557,7 @@ class AsyncAssistant:
             def work() -> None:
                 stream = None
                 try:
-                    stream = self.engine.events(question, history, k, search_filter, model)
+                    stream = self.engine.events(question, history, k, search_filter, model, read_filters=read_filters)
                     for item in stream:
                         if stop.is_set():  # the client went away: stop between tokens
                             break
@@ -568,10 +580,10 @@ class AsyncAssistant:
                 del worker  # it ends at the next token; the slot frees now so a new question is not held up
 
     async def answer_stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-                            search_filter: SearchFilter | None = None,
-                            model: str | None = None) -> AsyncIterator[str | Answer]:
+                            search_filter: SearchFilter | None = None, model: str | None = None, *,
+                            read_filters: bool = True) -> AsyncIterator[str | Answer]:
         """Text deltas, then the final Answer (`events` without the sources)."""
-        events = self.events(question, history, k, search_filter, model)
+        events = self.events(question, history, k, search_filter, model, read_filters=read_filters)
         try:
             async for event in events:
                 if isinstance(event, Delta):
@@ -582,9 +594,10 @@ class AsyncAssistant:
             await events.aclose()  # a client that went away stops the generation now, not at garbage collection
 
     async def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-                  search_filter: SearchFilter | None = None, model: str | None = None) -> Answer:
+                  search_filter: SearchFilter | None = None, model: str | None = None, *,
+                  read_filters: bool = True) -> Answer:
         final = None
-        async for item in self.answer_stream(question, history, k, search_filter, model):
+        async for item in self.answer_stream(question, history, k, search_filter, model, read_filters=read_filters):
             if isinstance(item, Answer):
                 final = item
         assert final is not None

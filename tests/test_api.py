@@ -176,8 +176,9 @@ def test_ask_returns_the_answer_contract_with_verified_citations(api):
         response = http.post("/v1/ask", json={"question": QUESTION})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"answer", "citations", "abstained", "model", "query", "filters", "timings_ms", "tokens",
-                         "removed_citations", "generation_failed", "sentences", "unsupported_removed"}
+    assert set(body) == {"answer", "citations", "abstained", "model", "query", "filters", "filters_read",
+                         "timings_ms", "tokens", "removed_citations", "generation_failed", "sentences",
+                         "unsupported_removed"}
     assert body["sentences"] and all(s["supported"] for s in body["sentences"]) and body["unsupported_removed"] == 0
     assert body["answer"] == VERIFIED and body["removed_citations"] == 0
     assert not body["abstained"] and not body["generation_failed"] and body["model"] == MOCK_MODEL
@@ -195,6 +196,16 @@ def test_ask_follow_up_with_history_and_a_per_request_model(api):
     assert body["model"] == "none" and not body["abstained"]
     assert body["citations"][0]["title"] == GPTQ_TITLE
     assert_markers_map_to_citations(body["answer"], body["citations"])
+
+
+def test_ask_says_which_filters_the_words_stated_and_can_search_the_question_as_typed(api):
+    question = "Which quantization papers have code on GitHub?"
+    with api.client() as http:
+        read = http.post("/v1/ask", json={"question": question, "model": "none"}).json()
+        typed = http.post("/v1/ask", json={"question": question, "model": "none", "read_filters": False}).json()
+    assert read["filters"] == read["filters_read"] == ["with code"] and read["query"] != question
+    assert all(c["code_url"] for c in read["citations"])
+    assert typed["filters"] == typed["filters_read"] == [] and typed["query"] == question
 
 
 def test_off_topic_question_abstains_without_citations(api):

@@ -138,6 +138,18 @@ def test_reading_filters_can_be_switched_off(seed, embedder, sparse):
     assert reading.filter.has_code and reading.query == "quantization" and not reading.from_words
 
 
+def test_the_answer_tells_the_filters_its_words_stated_from_those_set_and_can_skip_reading_them(seed):
+    question = "Quantization papers that have released code?"
+    read = seed.assistant.ask(question)
+    assert read.filters == read.filters_read == ["with code"] and read.query == "Quantization papers?"
+    set_only = seed.assistant.ask("Which papers are about quantization?", search_filter=SearchFilter(has_code=True))
+    assert set_only.filters == ["with code"] and set_only.filters_read == []
+    typed = seed.assistant.ask(question, read_filters=False)
+    assert typed.filters == typed.filters_read == [] and typed.query == question
+    hits = seed.assistant.search(question, read_filters=False)
+    assert hits != seed.assistant.search(question)  # the filter words were searched as words, not applied
+
+
 def test_the_sources_event_carries_the_filter_and_every_surface_shows_it(seed):
     from assistant.core.models import Sources
     from assistant.surfaces.cli import _sources_text

@@ -164,6 +164,25 @@ def test_abstention_offers_nearest_papers_uncited(server, browser):
     assert answer.locator("a.element-link").count() == 0
 
 
+def test_a_filter_read_from_the_question_is_a_chip_that_asks_again_without_it(server, browser):
+    page = open_page(browser, server.url, [])
+    page.fill("#chat-input", "Which quantization papers have code on GitHub?")
+    page.keyboard.press("Enter")
+    page.locator(ASSISTANT_MESSAGE).last.locator("a.element-link").first.wait_for(timeout=90_000)
+    page.locator("[id='step-Search and answer']").last.click()  # the trace folds once the answer is in
+    traces = page.locator(".step").filter(has_text="Reading")
+    assert "Filter: with code" in traces.last.inner_text(timeout=10_000)
+    chip = page.locator("button").filter(has_text="ask again without this filter")
+    assert "with code" in chip.inner_text(timeout=10_000)
+    chip.click()
+    page.locator(ASSISTANT_MESSAGE).nth(1).locator("a.element-link").first.wait_for(timeout=90_000)
+    assert page.locator("button").filter(has_text="ask again without this filter").count() == 0
+    page.locator("[id='step-Search and answer']").last.click()
+    page.locator(".step").filter(has_text="Reading").filter(has_not_text="Filter:").last.wait_for(timeout=10_000)
+    second = traces.last.inner_text(timeout=10_000)
+    assert "Reading" in second and "Filter:" not in second  # searched as typed: no filter this time
+
+
 def test_follow_up_uses_the_conversation(server, browser):
     page = open_page(browser, server.url, [])
     page.fill("#chat-input", QUESTION)

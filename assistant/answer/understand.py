@@ -98,6 +98,7 @@ class Reading:
     said: list[str] = field(default_factory=list)
     from_words: bool = False  # the question itself stated a filter (it asks for a listing, then)
     topic: bool = True  # words are left to search by; False: "Which papers were in all five feeds?"
+    said_by_words: list[str] = field(default_factory=list)  # the part of `said` the question's own words stated
 
 
 def read_filters(question: str, feed_days: Sequence[int] = ()) -> Reading:

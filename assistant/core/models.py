@@ -132,6 +132,9 @@ class Answer(BaseModel):
     query: str = Field(default="", description="The standalone query used for retrieval.")
     filters: list[str] = Field(default_factory=list,
                                description="The filter applied (set or read from the question), in words.")
+    filters_read: list[str] = Field(
+        default_factory=list, description="The filters read from the question's own words; ask again with "
+                                          "read_filters false to search without them.")
     hits: list[Hit] = Field(default_factory=list, exclude=True)
     removed_citations: int = Field(default=0, description="Markers that pointed at no retrieved paper.")
     generation_failed: bool = False

@@ -34,6 +34,9 @@ KOpt = Annotated[Optional[int], typer.Option("-k", help="Number of papers.", min
 SinceOpt = Annotated[Optional[str], typer.Option("--since", help="Only papers seen in feeds on/after this date.")]
 UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Only papers seen in feeds on/before this date.")]
 CodeOpt = Annotated[bool, typer.Option("--has-code", help="Only papers with a code link.")]
+ReadOpt = Annotated[bool, typer.Option("--read-filters/--as-typed",
+                                       help="Read filters the question states ('in the Mar 13 feed', 'with code'), "
+                                            "or search it as typed.")]
 
 
 def _fail(message: str, code: int) -> None:
@@ -124,14 +127,14 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Feed files or folde
 
 @app.command()
 def search(query: str, k: KOpt = None, as_json: JsonOpt = False, since: SinceOpt = None, until: UntilOpt = None,
-           has_code: CodeOpt = False):
+           has_code: CodeOpt = False, read_filters: ReadOpt = True):
     """Ranked papers for a query (hybrid retrieval, then rerank)."""
 
     def action():
         search_filter = _filter(since, until, has_code)
         engine = _engine(query, chat_model=None)
         try:
-            hits = engine.search(query, k, search_filter)
+            hits = engine.search(query, k, search_filter, read_filters=read_filters)
         finally:
             engine.close()
         rows = [{"rank": i, "paper_id": h.paper_id, "title": h.title, "score": round(h.score, 6),
@@ -147,7 +150,7 @@ def search(query: str, k: KOpt = None, as_json: JsonOpt = False, since: SinceOpt
 
 @app.command()
 def ask(question: str, as_json: JsonOpt = False, k: KOpt = None, since: SinceOpt = None, until: UntilOpt = None,
-        has_code: CodeOpt = False,
+        has_code: CodeOpt = False, read_filters: ReadOpt = True,
         history: Annotated[Optional[Path], typer.Option(help="JSON file of prior turns [{role, content}].")] = None):
     """Answer a question from the abstracts, citing the papers used."""
 
@@ -160,7 +163,7 @@ def ask(question: str, as_json: JsonOpt = False, k: KOpt = None, since: SinceOpt
             engine = _engine(question)
             try:
                 answer = None
-                for event in engine.events(question, turns, k, search_filter):
+                for event in engine.events(question, turns, k, search_filter, read_filters=read_filters):
                     if isinstance(event, Final):
                         answer = event.answer
                     elif as_json:

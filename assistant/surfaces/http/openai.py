@@ -78,6 +78,8 @@ class ChatCompletionRequest(BaseModel):
     since: str | None = Field(None, description="Extension: only papers seen in feeds on/after this date.")
     until: str | None = Field(None, description="Extension: only papers seen in feeds on/before this date.")
     has_code: bool = Field(False, description="Extension: only papers with a code link.")
+    read_filters: bool = Field(True, description="Extension: false searches the question as typed, without the "
+                                                 "filters its words state ('in the Mar 13 feed').")
 
 
 class CompletionMessage(BaseModel):
@@ -263,11 +265,11 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, settin
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
             "model": model or service.model_name}
     if not body.stream:
-        answer = await service.ask(question, history, body.k, search_filter, model)
+        answer = await service.ask(question, history, body.k, search_filter, model, read_filters=body.read_filters)
         message = CompletionMessage(content=answer.answer + sources_text(answer.citations))
         return ChatCompletion(**{**meta, "model": answer.model}, choices=[CompletionChoice(message=message)],
                               usage=Usage.of(answer), citations=answer.citations, abstained=answer.abstained)
-    stream = service.events(question, history, body.k, search_filter, model)
+    stream = service.events(question, history, body.k, search_filter, model, read_filters=body.read_filters)
     first = await anext(stream)  # errors before the first event (bad date, index down) keep their HTTP status
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(completion_events(first, stream, meta, include_usage), media_type="text/event-stream",

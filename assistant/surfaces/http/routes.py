@@ -32,6 +32,8 @@ class AskRequest(BaseModel):
     since: str | None = Field(None, description="Only papers seen in feeds on/after this date ('Mar 13', 2024-03-13).")
     until: str | None = Field(None, description="Only papers seen in feeds on/before this date.")
     has_code: bool = Field(False, description="Only papers with a code link.")
+    read_filters: bool = Field(True, description="Read filters stated in the question ('in the Mar 13 feed', 'with "
+                                                 "code'); false searches the question as typed.")
     model: str | None = Field(None, max_length=200, description="One of GET /v1/models for this answer only ('none' "
                                                                 "answers extractively); default the configured model.")
 
@@ -101,7 +103,8 @@ async def ask(body: AskRequest, service: Service, settings: AppSettings) -> Answ
     """Answer a question from the abstracts, citing the papers used (`hits` are not returned)."""
     check_question(body.question, "question", settings)
     search_filter = search_filter_from(body.since, body.until, body.has_code)
-    return await service.ask(body.question, body.history, body.k, search_filter, model_choice(body.model))
+    return await service.ask(body.question, body.history, body.k, search_filter, model_choice(body.model),
+                             read_filters=body.read_filters)
 
 
 @v1.get("/search", response_model=list[SearchResult], tags=["search"])

@@ -75,6 +75,22 @@ async def resume(thread):
 
 @cl.on_message
 async def on_message(message: cl.Message):
+    await answer_question(message.content)
+
+
+@cl.action_callback(views.WITHOUT_FILTER)
+async def ask_without_filter(action: cl.Action):
+    """The removable filter: the same question again, searched as typed (its filter words not read)."""
+    await action.remove()
+    question = str(action.payload.get("question") or "")
+    history = cl.user_session.get("history") or []
+    if history[-2:-1] == [{"role": "user", "content": question}]:
+        history = history[:-2]  # asked again in place of the filtered answer, not as its follow-up
+        cl.user_session.set("history", history)
+    await answer_question(question, read_filters=False)
+
+
+async def answer_question(question: str, *, read_filters: bool = True) -> None:
     options = views.chat_options(cl.user_session.get("chat_settings") or {}, runtime.settings.retrieval.top_k)
     history = [Turn(**turn) for turn in cl.user_session.get("history") or []]
     # Open from the start: the papers show in it as soon as they are found, before the model writes.
@@ -83,25 +99,30 @@ async def on_message(message: cl.Message):
     reply = cl.Message(content="")  # created after the step so the trace shows above the answer
     try:
         search_filter = search_filter_from(options.since, options.until, options.has_code)
-        answer, sources = await stream_answer(reply, trace, message.content, history, options, search_filter)
+        answer, sources = await stream_answer(reply, trace, question, history, options, search_filter, read_filters)
     except Exception as exc:  # the chat shows one polite line; an unexpected error's traceback goes to the log
         if not isinstance(exc, AssistantError):
-            log.exception("web chat: unexpected error answering %r", message.content[:200])
+            log.exception("web chat: unexpected error answering %r", question[:200])
         trace.output = "failed"
         await trace.update()
         await cl.Message(content=views.error_text(exc)).send()
         return
     trace.output = views.describe_trace(answer, sources)
     await trace.update()
+    if answer.filters_read:  # a chip to drop the filter the question's words stated
+        reply.actions = [cl.Action(name=views.WITHOUT_FILTER, payload={"question": question},
+                                   label=views.without_filter_label(answer.filters_read), icon="x")]
     await send_answer(reply, answer)
-    history += [Turn(role="user", content=message.content), Turn(role="assistant", content=answer.answer)]
+    history += [Turn(role="user", content=question), Turn(role="assistant", content=answer.answer)]
     cl.user_session.set("history", [turn.model_dump() for turn in history])
 
 
 async def stream_answer(reply: cl.Message, trace: cl.Step, question: str, history: list[Turn],
-                        options: views.ChatOptions, search_filter) -> tuple[Answer, Sources | None]:
+                        options: views.ChatOptions, search_filter,
+                        read_filters: bool = True) -> tuple[Answer, Sources | None]:
     raw, unsupported, sources = "", [], None
-    async for event in runtime.service.events(question, history, options.k, search_filter, options.model):
+    async for event in runtime.service.events(question, history, options.k, search_filter, options.model,
+                                              read_filters=read_filters):
         if isinstance(event, Final):
             return event.answer, sources
         if isinstance(event, Sources):

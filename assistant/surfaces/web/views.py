@@ -20,6 +20,7 @@ _TOPIC_STOPWORDS = set(
     "not all one any more less beyond vs versus comprehensive survey study".split())
 _ADJECTIVE = ("ed", "ive", "al", "ic", "ous", "able")
 _MARKUP = re.compile(r"[<>\[\]()!`*_\\|]")
+WITHOUT_FILTER = "ask_without_filter"  # the action under an answer whose question stated a filter
 EMPTY_INDEX = ("The collection is empty. Stop the server, run `assistant ingest data/feeds` (or your own feeds), "
                "then start `assistant serve` again.")
 
@@ -197,3 +198,8 @@ def streaming_text(raw: str, unsupported: list[SentenceCheck]) -> str:
 def _removed(count: int) -> str:
     sentences = "sentence was" if count == 1 else "sentences were"
     return f"{count} generated {sentences} removed: not supported by the abstract cited."
+
+
+def without_filter_label(filters_read: list[str]) -> str:
+    """The removable chip under an answer whose question stated a filter: what clicking it drops."""
+    return f"✕ {'; '.join(filters_read)} (ask again without this filter)"
