@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from assistant.answer.abstain import missing_names, names_in
+from assistant.answer.abstain import missing_names, named_paper, names_in
 from assistant.answer.attribute import (
     DECLINED,
     Evidence,
@@ -195,6 +195,10 @@ class Assistant:
             head = found.hits[: self.settings.rerank.candidates]
             reranked = self.reranker.rerank(query, head) + found.hits[len(head):]
         found.hits = reranked[:k]
+        if not found.relevant and found.hits and reading.topic:
+            with timer.stage("names"):
+                found.named = self._lift_named_paper(query, found.hits)
+            found.relevant = found.named
         if found.relevant:
             with timer.stage("names"):
                 found.missing = self._missing_names(query, found.hits)
@@ -226,6 +230,13 @@ class Assistant:
             days = self.index.feed_days()
             self._days = (time.monotonic(), days)
         return days
+
+    def _lift_named_paper(self, query: str, hits: list[Hit]) -> bool:
+        """Put first the one found paper a specific name of a weakly matched query points at (answer/abstain.py)."""
+        pick = named_paper(query, [hit.title for hit in hits], [self._paper_text(hit) for hit in hits])
+        if pick is not None:
+            hits.insert(0, hits.pop(pick))
+        return pick is not None
 
     def _missing_names(self, query: str, hits: list[Hit]) -> list[str]:
         """Names in the query that the found papers lack (see answer/abstain.py); whole abstracts are read."""
@@ -334,7 +345,7 @@ class Assistant:
             reply = yield from self._write_per_paper(question, chosen, chat_model, timer, started)
         else:
             reply = yield from self._write_from_context(question, context, chat_model, timer, started)
-        if reply.declined and found.best_dense >= self.settings.retrieval.confident_dense:
+        if reply.declined and (found.named or found.best_dense >= self.settings.retrieval.confident_dense):
             reply.text = extractive_text(chosen)  # the model saw no answer, but the match is close: quote it
             yield Delta(text=("\n\n" if reply.shown else "") + reply.text)
         elif reply.declined:

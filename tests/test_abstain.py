@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import GPTQ_TITLE
 
-from assistant.answer.abstain import missing_names
+from assistant.answer.abstain import missing_names, named_paper
 from assistant.engine import Assistant
 
 
@@ -32,3 +32,30 @@ def test_the_original_paper_of_something_newer_papers_mention_abstains(seed):
     assert "none of the papers found is about ControlNet" in answer.answer and "You may mean" in answer.answer
     named = engine.ask("How does the GPTQ paper quantize GPT models to 3 or 4 bits?")
     assert not named.abstained and named.citations[0].title == GPTQ_TITLE
+
+
+def test_a_name_only_one_found_paper_has_points_at_it():
+    titles = ["PIXART-δ: Fast and Controllable Image Generation with Latent Consistency Models",
+              "Informer: Beyond Efficient Transformer for Long Sequence Time-Series Forecasting",
+              "The Neglected Tails of Vision-Language Models"]
+    texts = [titles[0] + ". It integrates the Latent Consistency Model (LCM) and ControlNet; CLIP scores rise.",
+             titles[1] + ". A ProbSparse self-attention mechanism achieves O(L log L) time complexity.",
+             titles[2] + ". CLIP fails on rare concepts such as \"night snake\"; we retrieve better prompts."]
+    assert named_paper("Tell me about LCM.", titles, texts) == 0  # the initials of title words
+    assert named_paper("有没有论文提出用 ProbSparse 自注意力来做长序列时间序列预测？", titles, texts) == 1
+    assert named_paper('Warum erkennt CLIP seltene Konzepte wie "night snake" so schlecht?', titles, texts) == 2
+    # A name several found papers have, or none has, or names pointing at two papers, decide nothing.
+    assert named_paper("Warum ist CLIP so gut?", titles, texts) is None
+    assert named_paper("How does Mamba's selective SSM scan work?", titles, texts) is None
+    assert named_paper("Compare ProbSparse with the LCM.", titles, texts) is None
+
+
+def test_a_question_in_another_language_that_names_its_paper_is_answered_from_it(seed):
+    engine = Assistant(seed.settings, index=seed.assistant.index, embedder=seed.assistant.embedder,
+                       sparse=seed.assistant.sparse, chat_model=None)
+    found = engine.retrieve("有没有论文提出用 ProbSparse 自注意力来做长序列时间序列预测？它的时间复杂度是多少？")
+    assert found.relevant and found.named and found.hits[0].title.startswith("Informer:")
+    short = engine.ask("Tell me about LCM.")
+    assert not short.abstained and short.citations[0].title.startswith("PIXART-δ")
+    # An off-topic question names nothing a paper has, and still abstains.
+    assert engine.ask('What is the best "sourdough rye" hydration?').abstained

@@ -5,8 +5,9 @@ that build on it, and the model then answers about the wrong paper with a citati
 question relies on are checked against the papers found: a name it treats as a paper of its own ("the
 original X", "the X paper", a quoted Title Case title) must be in a found title; and when every other name
 it uses (CamelCase, short acronyms, capitals with digits: ERA5, WMT14, GPT-4) is absent from every found
-title and abstract, the papers found are about something else. Rules only, no model; measured on the dev
-set (README) for false abstentions.
+title and abstract, the papers found are about something else. Conversely `named_paper` rescues a question
+the embedder scores low (another language, a bare name) when a name in it points at one found paper.
+Rules only, no model; measured on the dev set (README) for false abstentions.
 """
 
 from __future__ import annotations
@@ -78,6 +79,50 @@ def _in_any(name: str, squashed_texts: list[str]) -> bool:
     key = _squash(name)
     keys = {key, key.removesuffix("s")} if len(key) > 3 else {key}
     return any(k in text for k in keys for text in squashed_texts)
+
+
+def named_paper(question: str, titles: list[str], texts: list[str]) -> int | None:
+    """The one found paper a specific name of the question points at, when the question's wording does not.
+
+    A question in another language ("Warum erkennt CLIP seltene Konzepte wie "night snake" …"), or one that is
+    little more than a name ("Tell me about LCM."), scores low with an English embedder and few BM25 terms,
+    yet names what it asks about. A name counts when exactly one found paper has it: a quoted phrase or a
+    CamelCase/digit name (ProbSparse) in its title or abstract, or an acronym in its title, spelled out or as
+    the initials of title words (LCM: "… with Latent Consistency Models"). Names pointing at two papers, or
+    at none, decide nothing (None).
+    """
+    found_texts, initials = [_squash(t) for t in texts], [_title_initials(t) for t in titles]
+    quoted = [q for m in _ANY_QUOTED.finditer(question) if len(_squash(q := m[1] or m[2])) >= 4]
+    named = [n for n in names_of(question) if not _acronym(n)] + quoted
+    picks = {i for name in named if len(hits := [i for i, t in enumerate(found_texts) if _in_any(name, [t])]) == 1
+             for i in hits}
+    for name in filter(_acronym, names_of(question)):
+        key = _squash(name).removesuffix("s")
+        hits = [i for i, title in enumerate(titles)
+                if key in _squash(title) or (len(key) >= 3 and key in initials[i])]
+        if len(hits) == 1:
+            picks.add(hits[0])
+    return picks.pop() if len(picks) == 1 else None
+
+
+_ANY_QUOTED = re.compile(r"[\"“«„]([^\"”»“]{2,60})[\"”»“]|(?:^|(?<=\s))['‘]([^'’]{2,60})['’]")
+
+
+def _acronym(name: str) -> bool:
+    """LCM, SSMs, DiT: short, mostly capitals, no digits (those are names such as GPT-4 or ERA5)."""
+    letters = name.removesuffix("s")
+    return 2 <= len(letters) <= 6 and letters.isalpha() and sum(c.isupper() for c in letters) >= len(letters) - 1
+
+
+def _title_initials(title: str) -> set[str]:
+    """Every run of consecutive title words' initials, with and without the small words ('Latent Consistency
+    Models' gives 'lcm', among others)."""
+    words = re.findall(r"[A-Za-z][A-Za-z0-9\-]*", title)
+    runs = set()
+    for kept in (words, [w for w in words if w.lower() not in _SMALL_WORDS]):
+        first = "".join(w[0] for w in kept).casefold()
+        runs |= {first[i:j] for i in range(len(first)) for j in range(i + 3, min(len(first), i + 6) + 1)}
+    return runs
 
 
 def _squash(text: str) -> str:

@@ -25,6 +25,7 @@ class Retrieval:
     query: str = ""  # the query searched with: the question without the filter words read from it
     filters: list[str] = field(default_factory=list)  # the filter applied, in words ("feed Mar 13", "with code")
     filters_read: list[str] = field(default_factory=list)  # the part of it the question's own words stated
+    named: bool = False  # relevant only because a name in the question points at one found paper
     listing: bool = False  # the question asks for every paper that applies ("which papers ...", a stated filter)
 
 
