@@ -45,7 +45,7 @@ from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits
 from assistant.answer.support import check_sentences
-from assistant.answer.understand import Reading, combine, day_label, describe
+from assistant.answer.understand import Reading, combine, day_label, describe, search_text
 from assistant.answer.understand import read_filters as read_words
 from assistant.core.dates import label_order
 from assistant.core.errors import InvalidQuery, LLMError
@@ -184,8 +184,9 @@ class Assistant:
         listing = is_list_question(query) or reading.from_words
         k = k or (self.settings.retrieval.list_k if listing else self.settings.retrieval.top_k)
         query, search_filter = reading.query, reading.filter
+        text = search_text(query) if read_filters and self.settings.retrieval.understand_filters else query
         with timer.stage("retrieve"):
-            found = retrieve_hits(query, index=self.index, embedder=self.embedder, sparse=self.sparse,
+            found = retrieve_hits(text, index=self.index, embedder=self.embedder, sparse=self.sparse,
                                   settings=self.settings.retrieval, search_filter=search_filter)
         found.query, found.filters, found.listing = query, reading.said, listing
         found.filters_read = reading.said_by_words
@@ -193,7 +194,7 @@ class Assistant:
             found.relevant = bool(found.hits)
         with timer.stage("rerank"):
             head = found.hits[: self.settings.rerank.candidates]
-            reranked = self.reranker.rerank(query, head) + found.hits[len(head):]
+            reranked = self.reranker.rerank(text, head) + found.hits[len(head):]
         found.hits = reranked[:k]
         if not found.relevant and found.hits and reading.topic:
             with timer.stage("names"):

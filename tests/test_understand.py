@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import make_settings
 
-from assistant.answer.understand import combine, describe, read_filters
+from assistant.answer.understand import combine, describe, read_filters, search_text
 from assistant.index.base import SearchFilter
 
 SEED_DAYS = [311, 313, 314, 317, 820]  # the demo feeds: Mar 11, 13, 14, 17 and Aug 20, no year
@@ -173,3 +173,20 @@ def test_a_listing_reads_more_papers_than_a_one_answer_question(seed):
     single = seed.assistant.retrieve("How does GPTQ quantize the weights of GPT models?")
     assert not single.listing and len(single.hits) == seed.settings.retrieval.top_k
     assert len(seed.assistant.retrieve("Which papers are about video generation?", k=3).hits) == 3  # k given wins
+
+
+def test_words_about_the_collection_are_not_searched_for():
+    assert search_text("Which papers in the collection are surveys?") == "are surveys?"
+    assert search_text("What work in the collection deals with medicine or health care?") == (
+        "deals with medicine or health care?")
+    assert search_text("Medical papers?") == "Medical?"
+    assert search_text("Are there any papers on video generation?") == "on video generation?"
+    # A topic that is all such words, or a question without them, is searched as it is.
+    assert search_text("papers?") == "papers?"
+    assert search_text("How does GPTQ quantize GPT models?") == "How does GPTQ quantize GPT models?"
+
+
+def test_a_broad_list_question_about_the_collection_is_answered_not_abstained(seed):
+    found = seed.assistant.retrieve("Which papers in the collection are surveys?")
+    assert found.relevant and found.query == "Which papers in the collection are surveys?"
+    assert sum("Survey" in hit.title for hit in found.hits) >= 5

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from assistant.core.dates import parse_feed_date
 from assistant.index.base import SearchFilter
 
-__all__ = ["Reading", "combine", "day_label", "describe", "read_filters"]
+__all__ = ["Reading", "combine", "day_label", "describe", "read_filters", "search_text"]
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
           r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
@@ -322,3 +322,30 @@ again you can could would me in on of to at by or an is it be do as up any""".sp
 def _has_words(text: str) -> bool:
     """Whether a topic is left once the filter words are gone ("Papers that were?" has none)."""
     return any(w.lower().replace("'", "") not in _NOT_TOPIC for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text))
+
+
+# Words about the collection rather than the topic: "Which papers in the collection are surveys?" searches
+# "surveys". Left in, they pull the question's vector toward nothing and its BM25 terms match no abstract.
+_ABOUT_COLLECTION = [re.compile(p, re.IGNORECASE) for p in [
+    r"(?<![\w-])(?:in|from|of|among)\s+(?:the|this|your|our|my|these)\s+(?:collection|corpus|index|database|library"
+    r"|abstracts|papers)(?![\w-])",
+    r"^\s*(?:(?:so|ok|okay|hi|hey),?\s+)?(?:(?:which|what)\s+(?:other\s+)?(?:papers?|works?|studies|articles"
+    r"|publications|research)(?:\s+(?:are\s+there|is\s+there|do\s+you\s+have|exist))?"
+    r"|(?:are|is)\s+there\s+(?:any\s+)?(?:papers?|works?|studies|articles|research)"
+    r"|(?:list|show(?:\s+me)?|give\s+me|find(?:\s+me)?)\s+(?:all\s+)?(?:the\s+)?(?:papers?|works?|studies|articles))"
+    r"(?![\w-])",
+    r"(?<![\w-])(?:papers?|articles|publications)(?![\w-])",  # "Medical papers?" is about medicine
+]]
+
+
+def search_text(query: str) -> str:
+    """The query's topic words for searching: phrases about the collection itself are dropped.
+
+    The query shown to the user keeps them; only what is embedded and matched changes. A query that is
+    nothing but such phrases is searched as it is.
+    """
+    text = query
+    for rule in _ABOUT_COLLECTION:
+        text = rule.sub(" ", text)
+    text = _tidy(text)
+    return text if _has_words(text) else query
