@@ -26,6 +26,10 @@ def test_numbers_and_names_must_occur_in_the_cited_abstract(sparse):
     assert "28.4" in checks[1].reason and "BLEU" in checks[1].reason and "WMT14" in checks[1].reason
     assert "no source holds" in checks[2].reason  # a figure with no citation and no source is not kept either
     assert check_sentences("GPTQ quantizes 13.5 billion parameters [1].", {1: SOURCE}, sparse)[0].supported is False
+    # A size such as 66B or 530B is a name made of digits: found as written, not as the number 66.
+    sliced = "SliceGPT removes 25% of the parameters of LLAMA2-70B, OPT 66B and Phi-2 models."
+    assert check_sentences("It removes 25% of OPT 66B [1].", {1: sliced}, sparse)[0].supported is True
+    assert check_sentences("It removes 25% of OPT 67B [1].", {1: sliced}, sparse)[0].supported is False
 
 
 def test_an_uncited_sentence_is_attributed_by_the_system_to_the_source_that_holds_its_facts(sparse):

@@ -89,7 +89,7 @@ def _facts(claim: str) -> list[str]:
 
 
 def _occurs(fact: str, text: str) -> bool:
-    if fact[0].isdigit():  # 1,000 and 1000 are one number; 3.5 must not match 13.5
+    if _NUMBER.fullmatch(fact):  # 1,000 and 1000 are one number; 3.5 must not match 13.5 ("530B" is a name)
         digits = fact.replace(",", "")
         return any(found.replace(",", "") == digits for found in _NUMBER.findall(text))
     key, squashed = _squash(fact), _squash(text)  # LLaMA-2 = Llama 2
