@@ -115,7 +115,8 @@ def ask(browser, url: str, question: str, timeout_s: float) -> dict[str, float]:
         started = time.perf_counter()
         page.keyboard.press("Enter")
         timeout_ms = timeout_s * 1000
-        page.get_by_text("Reading").first.wait_for(timeout=timeout_ms)
+        # An abstention sends no sources: its answer ("… doesn't cover this …") is what the user sees first.
+        page.get_by_text("Reading").or_(page.get_by_text("doesn't cover")).first.wait_for(timeout=timeout_ms)
         sources = time.perf_counter() - started
         page.locator(ASSISTANT_MESSAGE).first.wait_for(timeout=timeout_ms)
         first = time.perf_counter() - started
