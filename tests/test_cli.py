@@ -232,7 +232,7 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_the_error_log
     from assistant.surfaces import cli
 
     class Broken:
-        def search(self, *args):
+        def search(self, *args, **kwargs):
             return 1 / 0
 
         def close(self):
