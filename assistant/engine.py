@@ -197,8 +197,11 @@ class Assistant:
             reranked = self.reranker.rerank(text, head) + found.hits[len(head):]
         found.hits = reranked[:k]
         if not found.relevant and found.hits and reading.topic:
+            # The named paper is looked for among all reranked candidates: a weak match puts it anywhere in them.
             with timer.stage("names"):
-                found.named = self._lift_named_paper(query, found.hits)
+                lifted = self._lift_named_paper(query, reranked[: max(k, len(head))])
+            if lifted:
+                found.hits, found.named = lifted[:k], True
             found.relevant = found.named
         if found.relevant:
             with timer.stage("names"):
@@ -232,12 +235,11 @@ class Assistant:
             self._days = (time.monotonic(), days)
         return days
 
-    def _lift_named_paper(self, query: str, hits: list[Hit]) -> bool:
-        """Put first the one found paper a specific name of a weakly matched query points at (answer/abstain.py)."""
+    def _lift_named_paper(self, query: str, hits: list[Hit]) -> list[Hit] | None:
+        """The hits with the one paper a specific name of a weakly matched query points at put first (None when
+        no name points at exactly one of them; answer/abstain.py)."""
         pick = named_paper(query, [hit.title for hit in hits], [self._paper_text(hit) for hit in hits])
-        if pick is not None:
-            hits.insert(0, hits.pop(pick))
-        return pick is not None
+        return None if pick is None else [hits[pick], *hits[:pick], *hits[pick + 1:]]
 
     def _missing_names(self, query: str, hits: list[Hit]) -> list[str]:
         """Names in the query that the found papers lack (see answer/abstain.py); whole abstracts are read."""
