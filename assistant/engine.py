@@ -44,7 +44,7 @@ from assistant.answer.context import (
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits
-from assistant.answer.support import check_sentences
+from assistant.answer.support import RESTATED_START, check_sentences, with_marker
 from assistant.answer.understand import Reading, combine, day_label, describe, search_text
 from assistant.answer.understand import read_filters as read_words
 from assistant.core.dates import label_order
@@ -386,7 +386,7 @@ class Assistant:
         abstract and sent as `Sentence` events. One deadline bounds all the calls. Every paper declining means
         the collection does not answer the question.
         """
-        reply, kept = Reply(), []
+        reply, kept, quotes, said, restated = Reply(), [], [], 0, 0
         deadline = time.monotonic() + self.settings.llm.timeout
         encoding = self.settings.ingest.tokenizer
         # A list gets one sentence per paper, stopped at its full stop: five papers must not take a minute.
@@ -422,17 +422,26 @@ class Assistant:
                 yield Delta(text="(its abstract does not answer this)")
                 continue
             with timer.stage("support"):
-                checks = check_sentences(text, {ev.n: ev.text}, self.sparse)
+                checks = check_sentences(text, {ev.n: ev.text}, self.sparse, question)
             for check in checks:
                 yield Sentence(check=check)
-            yield Delta(text=f" [{ev.n}]")
             reply.checks += checks
             if supported := [check.text for check in checks if check.supported]:
+                yield Delta(text=f" [{ev.n}]")
                 kept.append(lead + " ".join(supported))
-        reply.text = "\n\n".join(kept)
-        if not reply.checks:
-            reply.declined = True
-        elif not kept:
+                said += 1
+                continue
+            restated += any(check.reason and check.reason.startswith(RESTATED_START) for check in checks)
+            if ev.best:  # the paper's own most relevant sentence stands in for what the model made up
+                quote = with_marker(f"“{ev.best}”", ev.n)
+                yield Delta(text=f" “{ev.best}” [{ev.n}]")
+                kept.append(lead + quote)
+                quotes.append(SentenceCheck(text=quote, cited=[ev.n], supported=True, evidence=ev.best))
+        if said:
+            reply.text, reply.checks = "\n\n".join(kept), reply.checks + quotes
+        elif not reply.checks or restated:
+            reply.declined = True  # every paper declined, or the model only restated the question onto them
+        else:
             reply.failed = "no sentence of the reply is supported by the abstract it cites"
         return reply
 
@@ -457,7 +466,8 @@ class Assistant:
         reply.failed = reply.failed or unusable_reply(reply.text, context.sources)
         if not reply.failed:
             with timer.stage("support"):
-                reply.checks = check_sentences(reply.text, self._source_texts(context.sources), self.sparse)
+                reply.checks = check_sentences(reply.text, self._source_texts(context.sources), self.sparse,
+                                               question)
             for check in reply.checks:
                 yield Sentence(check=check)
             reply.text = " ".join(check.text for check in reply.checks if check.supported)

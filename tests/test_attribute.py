@@ -58,6 +58,7 @@ def mocked(seed, reply: str) -> Assistant:
     ("It compresses the model", "It compresses the model [2]."),
     ("NOT COVERED", None),
     ("The evidence does not mention BLEU scores.", None),
+    ('The paper "Adapt then Unlearn" does not directly answer the question "Which papers …?"', None),
 ])
 def test_a_statement_carries_the_systems_marker_and_only_finished_sentences(reply, expected):
     assert statement(reply, 2) == expected

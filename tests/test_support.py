@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import GPTQ_TITLE
 
 from assistant.answer.llm import ChatModel
-from assistant.answer.support import check_sentences
+from assistant.answer.support import check_sentences, restated_words
 from assistant.core.models import Citation, Paper
 from assistant.core.settings import LLMSettings
 from assistant.engine import Assistant
@@ -40,6 +40,73 @@ def test_an_uncited_sentence_is_attributed_by_the_system_to_the_source_that_hold
     assert [c.supported for c in checks] == [True, True, True]
     assert checks[1].text.endswith("GPU hours [1].") and checks[1].cited == [1]  # the neighbour's source
     assert checks[2].text.endswith("ImageNet [2].") and checks[2].cited == [2]  # the one source that holds it
+
+
+OCCUPATIONS = ("LABOR-LLM: Language-Based Occupational Representations with Large Language Models. Many empirical "
+               "studies of labor market questions rely on estimating relationships between occupations. This paper "
+               "considers an alternative where the fine-tuning of the CAREER foundation model is replaced by "
+               "fine-tuning LLMs on career trajectories from resumes.")
+PRIVACY = "Which papers do federated learning with differential privacy for fine-tuning language models on phones?"
+
+
+def test_a_sentence_that_only_restates_the_question_is_unsupported(sparse):
+    echo = "The paper discusses federated learning with differential privacy for fine-tuning language models [1]."
+    checks = check_sentences(echo, {1: OCCUPATIONS}, sparse, question=PRIVACY)
+    assert checks[0].supported is False
+    assert checks[0].reason.startswith("restates the question (federated, learning, differential, privacy)")
+    assert restated_words(echo, OCCUPATIONS, PRIVACY, sparse) == ["federated", "learning", "differential", "privacy"]
+    # A claim that says what the abstract says, even in the question's words, stands.
+    claim = "It replaces fine-tuning of the CAREER foundation model by fine-tuning LLMs on resumes [1]."
+    assert check_sentences(claim, {1: OCCUPATIONS}, sparse, question=PRIVACY)[0].supported is True
+    # Without the question only numbers and names are checked (the old verdict).
+    assert check_sentences(echo, {1: OCCUPATIONS}, sparse)[0].supported is True
+
+
+class RepliesByPaper(ChatModel):
+    """The LiteLLM mock, with the reply chosen per paper from the prompt (one call per paper)."""
+
+    def __init__(self, reply_for) -> None:
+        super().__init__(LLMSettings(model="openai/gpt-4o-mini", num_retries=0, timeout=30))
+        self.reply_for = reply_for
+
+    def stream(self, system: str, user: str, **overrides):
+        return super().stream(system, user, mock_response=self.reply_for(user), **overrides)
+
+
+TOKENIZERS = "Which papers propose new image tokenizers designed to make downstream image generation better or cheaper?"
+ECHO = "The paper proposes new image tokenizers designed to make downstream image generation better or cheaper."
+
+
+def test_a_list_entry_that_restates_the_question_is_replaced_by_a_sentence_of_its_abstract(seed):
+    calls = []
+
+    def reply(prompt: str) -> str:  # the first paper gets a sentence of its evidence, the others the echo
+        calls.append(prompt)
+        return prompt.split("\n- ")[1].splitlines()[0] if len(calls) == 1 else ECHO
+
+    base = seed.assistant
+    bot = Assistant(seed.settings, index=base.index, embedder=base.embedder, sparse=base.sparse,
+                    chat_model=RepliesByPaper(reply))
+    answer = bot.ask(TOKENIZERS)
+    assert not answer.abstained and not answer.generation_failed and len(calls) >= 3
+    assert "better or cheaper" not in answer.answer
+    lines = answer.answer.split("\n\n")
+    assert len(lines) == len(calls) == len(answer.citations)  # every paper stays listed
+    assert all(line.endswith(f"” [{n}]") for n, line in enumerate(lines[1:], 2))  # a quote of its abstract
+    restated = [c for c in answer.sentences if not c.supported]
+    assert len(restated) == len(calls) - 1 and all(c.reason.startswith("restates the question") for c in restated)
+    for citation in answer.citations[1:]:  # each quote is its paper's own sentence, highlighted as the evidence
+        abstract = seed.assistant.paper(citation.paper_id).abstract
+        assert citation.evidence and citation.evidence[0] in abstract and citation.evidence[0] in answer.answer
+
+
+def test_an_answer_that_only_restates_a_weakly_matched_question_abstains(seed):
+    question = "Which papers in the collection do federated learning with differential privacy for fine-tuning " \
+               "language models on mobile phones?"
+    echo = "The paper discusses federated learning with differential privacy for fine-tuning language models."
+    answer = with_reply(seed, echo).ask(question)
+    assert answer.abstained and "doesn't cover this" in answer.answer and not answer.citations
+    assert answer.sentences and all(not c.supported for c in answer.sentences)
 
 
 def with_reply(seed, reply: str) -> Assistant:

@@ -60,6 +60,7 @@ class Evidence:
     text: str  # title and whole abstract (what its sentences are checked against)
     sentences: list[str]  # in abstract order
     score: float  # relevance of its best sentence: 0..1
+    best: str = ""  # its most relevant sentence (quoted when the model's statement about it is unsupported)
 
 
 def is_list_question(question: str) -> bool:
@@ -153,7 +154,7 @@ def select_evidence(query: str, papers: list[tuple[Hit, str]], sparse: SparseEnc
             scores.append((0.5 * overlap + 0.5 * float(cosines[i]), i))
         best = sorted(scores, reverse=True)[:per_paper]
         out.append(Evidence(n=n, hit=hit, text=text, sentences=[sentences[i] for _, i in sorted(best, key=_index)],
-                            score=best[0][0] if best else 0.0))
+                            score=best[0][0] if best else 0.0, best=sentences[best[0][1]] if best else ""))
     return out
 
 
@@ -218,7 +219,8 @@ def unusable_statement(reply: str) -> str | None:
     return None
 
 
-_DECLINE = re.compile(r"\b(?:does not|doesn't|do not|did not)\s+(?:answer|mention|address|provide|say|discuss)"
+_DECLINE = re.compile(r"\b(?:does not|doesn't|do not|did not)\s+(?:\w+ly\s+)?"  # "does not directly answer"
+                      r"(?:answer|mention|address|provide|say|discuss)"
                       r"|\bno (?:information|mention|evidence)\b|\bnot (?:mentioned|covered|addressed)\b",
                       re.IGNORECASE)
 

@@ -6,6 +6,11 @@ do not occur in any paper it cites is removed.
 A sentence with facts but no marker is attributed by the system to a source that holds them. For every
 kept sentence the cited abstract's sentence sharing the most BM25 terms with it is recorded as its
 evidence (shown highlighted in the citation panel).
+
+The model also restates the question as the paper's claim ("The paper discusses federated learning with
+differential privacy on mobile phones [2]" about a paper on occupations). Given the question, a sentence
+that repeats three or more of its terms the cited abstract lacks, while taking at most one term of its
+own from the abstract, says nothing the abstract does and is unsupported too (`restated_words`).
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ def split_answer(text: str) -> list[str]:
     return [part for part in _split_keeping_markers(text) if part.strip()]
 
 
-def check_sentences(text: str, sources: dict[int, str], sparse: SparseEncoder) -> list[SentenceCheck]:
-    """One verdict per sentence; ``sources`` maps a marker number to its paper's title and abstract.
+def check_sentences(text: str, sources: dict[int, str], sparse: SparseEncoder,
+                    question: str = "") -> list[SentenceCheck]:
+    """One verdict per sentence; ``sources`` maps a marker number to its paper's title and abstract, and
+    ``question`` (what the model was asked) lets a restatement of it be told from a claim of the abstract.
 
     A sentence stating facts without a marker (models often cite once per paragraph) is attributed by the
     system: to the source of the sentence before it, else after it, else to any one source holding all its
@@ -39,15 +46,16 @@ def check_sentences(text: str, sources: dict[int, str], sparse: SparseEncoder) -
     checks = []
     for i, sentence in enumerate(sentences):
         if cited[i] or not _facts(MARKER.sub("", sentence)):
-            checks.append(_check(sentence, cited[i], sources, sparse))
+            checks.append(_check(sentence, cited[i], sources, sparse, question))
             continue
         neighbours = [n for j in (i - 1, i + 1) if 0 <= j < len(sentences) for n in cited[j]]
-        owner = next((n for n in [*neighbours, *sources] if _check(sentence, [n], sources, sparse).supported), None)
+        owner = next((n for n in [*neighbours, *sources]
+                      if _check(sentence, [n], sources, sparse, question).supported), None)
         if owner is None:
             checks.append(SentenceCheck(text=sentence, cited=[], supported=False,
                                         reason=f"states {', '.join(_facts(sentence))} that no source holds"))
         else:
-            checks.append(_check(with_marker(sentence, owner), [owner], sources, sparse))
+            checks.append(_check(with_marker(sentence, owner), [owner], sources, sparse, question))
     return checks
 
 
@@ -70,7 +78,8 @@ def _split_keeping_markers(text: str) -> list[str]:
     return [p.strip() for p in pieces]
 
 
-def _check(sentence: str, cited: list[int], sources: dict[int, str], sparse: SparseEncoder) -> SentenceCheck:
+def _check(sentence: str, cited: list[int], sources: dict[int, str], sparse: SparseEncoder,
+           question: str = "") -> SentenceCheck:
     claim = MARKER.sub("", sentence)
     facts = _facts(claim)
     if not cited:  # no facts (the caller attributes sentences that have some)
@@ -80,7 +89,36 @@ def _check(sentence: str, cited: list[int], sources: dict[int, str], sparse: Spa
     if absent:
         return SentenceCheck(text=sentence, cited=cited, supported=False,
                              reason=f"{', '.join(absent)} not in the cited abstract")
+    if question and (echoed := restated_words(claim, cited_text, question, sparse)):
+        return SentenceCheck(text=sentence, cited=cited, supported=False, reason=RESTATED.format(
+            words=", ".join(echoed)))
     return SentenceCheck(text=sentence, cited=cited, supported=True, evidence=_evidence(claim, cited_text, sparse))
+
+
+RESTATED_START = "restates the question"
+RESTATED = RESTATED_START + " ({words}) with nothing from the cited abstract"
+# Words that say what kind of statement it is, not what the paper does: never evidence either way.
+_FRAMING = ("paper papers collection propose proposes proposed discuss discusses study studies work works use uses "
+            "using used method methods approach approaches introduce introduces present presents show shows")
+
+
+def restated_words(claim: str, abstract: str, question: str, sparse: SparseEncoder) -> list[str]:
+    """The question's words a claim repeats that the abstract lacks, when it repeats at least three of them
+    and takes at most one term of its own from the abstract (else [], the claim says something of the paper).
+
+    Measured on the embedded model's answers to 80 dev questions: every claim flagged this way was the
+    question's wording put on a paper (both answers to an unanswerable federated-learning question, four
+    list entries that only said "proposes new image tokenizers … better or cheaper").
+    """
+    framing = set(sparse.embed_query(_FRAMING).indices)
+    terms = set(sparse.embed_query(claim).indices) - framing
+    in_abstract = set(sparse.embed_document(abstract).indices)
+    asked = set(sparse.embed_query(question).indices)
+    echoed = (terms - in_abstract) & asked
+    if len(echoed) < 3 or len((terms & in_abstract) - asked) > 1:
+        return []
+    words = dict.fromkeys(w for w in re.findall(r"[\w-]{3,}", claim) if set(sparse.embed_query(w).indices) & echoed)
+    return list(words)[:6]
 
 
 def _facts(claim: str) -> list[str]:
