@@ -120,11 +120,13 @@ def ask(browser, url: str, question: str, timeout_s: float) -> dict[str, float]:
         sources = time.perf_counter() - started
         page.locator(ASSISTANT_MESSAGE).first.wait_for(timeout=timeout_ms)
         first = time.perf_counter() - started
-        # The trace's "Model: <name>" line appears with the final answer.
-        page.get_by_text(re.compile(r"Model:\s*\S")).first.wait_for(timeout=timeout_ms)
+        # The trace's "Model: <name>" line appears with the final answer. Anchored: an attributed answer's
+        # paragraphs start with the paper's title and a colon, and a title may end in "Model".
+        model_line = page.get_by_text(re.compile(r"^Model:\s*\S")).first
+        model_line.wait_for(timeout=timeout_ms)
         complete = time.perf_counter() - started
         text = page.locator(ASSISTANT_MESSAGE).last.inner_text()
-        trace = page.get_by_text(re.compile(r"Time:\s*\S")).first.inner_text()
+        trace = model_line.inner_text()  # its paragraph holds the "Time:" line too
         found = _FIRST_TOKEN.search(trace)
         model_first = (float(found[1]) / (1000 if found[2] == "ms" else 1) + sources) if found else None
         return {"sources": sources, "first_text": first, "first_model_token": model_first, "complete": complete,
