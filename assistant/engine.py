@@ -383,8 +383,10 @@ class Assistant:
         Each statement starts with its paper's title (sent before the model is called, so the reader knows at
         once which paper the coming sentence is about); deltas stream as the model writes (text that may still
         become the decline word is held back); each statement's sentences are checked against that paper's
-        abstract and sent as `Sentence` events. One deadline bounds all the calls. Every paper declining means
-        the collection does not answer the question.
+        abstract and sent as `Sentence` events. One deadline bounds all the calls. A paper whose statement is
+        unsupported keeps its place, with its most relevant abstract sentence quoted instead. Every paper
+        declining, or every statement only restating the question, means the model found nothing to say: the
+        caller abstains or quotes the evidence.
         """
         reply, kept, quotes, said, restated = Reply(), [], [], 0, 0
         deadline = time.monotonic() + self.settings.llm.timeout
