@@ -436,7 +436,7 @@ class Assistant:
             restated += any(check.reason and check.reason.startswith(RESTATED_START) for check in checks)
             if ev.best:  # the paper's own most relevant sentence stands in for what the model made up
                 quote = with_marker(f"“{ev.best}”", ev.n)
-                yield Delta(text=f" “{ev.best}” [{ev.n}]")
+                yield Delta(text=" " + quote)
                 kept.append(lead + quote)
                 quotes.append(SentenceCheck(text=quote, cited=[ev.n], supported=True, evidence=ev.best))
         if said:

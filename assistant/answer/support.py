@@ -15,6 +15,7 @@ own from the abstract, says nothing the abstract does and is unsupported too (`r
 
 from __future__ import annotations
 
+import functools
 import re
 
 from assistant.answer.abstain import names_of
@@ -110,8 +111,7 @@ def restated_words(claim: str, abstract: str, question: str, sparse: SparseEncod
     question's wording put on a paper (both answers to an unanswerable federated-learning question, four
     list entries that only said "proposes new image tokenizers … better or cheaper").
     """
-    framing = set(sparse.embed_query(_FRAMING).indices)
-    terms = set(sparse.embed_query(claim).indices) - framing
+    terms = set(sparse.embed_query(claim).indices) - _framing_terms(sparse)
     in_abstract = set(sparse.embed_document(abstract).indices)
     asked = set(sparse.embed_query(question).indices)
     echoed = (terms - in_abstract) & asked
@@ -119,6 +119,12 @@ def restated_words(claim: str, abstract: str, question: str, sparse: SparseEncod
         return []
     words = dict.fromkeys(w for w in re.findall(r"[\w-]{3,}", claim) if set(sparse.embed_query(w).indices) & echoed)
     return list(words)[:6]
+
+
+@functools.lru_cache(maxsize=4)
+def _framing_terms(sparse: SparseEncoder) -> frozenset[int]:
+    """The framing words' BM25 terms, encoded once per encoder rather than once per checked sentence."""
+    return frozenset(sparse.embed_query(_FRAMING).indices)
 
 
 def _facts(claim: str) -> list[str]:
