@@ -41,11 +41,12 @@ from assistant.answer.context import (
     format_history,
     heuristic_standalone,
 )
+from assistant.answer.kinds import Kind, declares
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits
 from assistant.answer.support import RESTATED_START, check_sentences, with_marker
-from assistant.answer.understand import Reading, combine, day_label, describe, search_text
+from assistant.answer.understand import Reading, combine, day_label, describe, has_topic, search_text
 from assistant.answer.understand import read_filters as read_words
 from assistant.core.dates import label_order
 from assistant.core.errors import InvalidQuery, LLMError
@@ -74,6 +75,8 @@ from assistant.index.sparse import SparseEncoder, sparse_encoder
 from ingest.pipeline import ingest_paths
 
 log = logging.getLogger(__name__)
+
+KIND_WIDER = 3  # a question for a kind of paper searches 3x the candidates: the seed's 9 surveys are all in them
 
 
 class _Configured:
@@ -181,13 +184,18 @@ class Assistant:
         timer = timer or Timer()
         with timer.stage("understand"):
             reading = self.understand(query, search_filter, read_filters=read_filters)
-        listing = is_list_question(query) or reading.from_words
+        listing = is_list_question(query) or reading.from_words or reading.kind is not None
         k = k or (self.settings.retrieval.list_k if listing else self.settings.retrieval.top_k)
         query, search_filter = reading.query, reading.filter
         text = search_text(query) if read_filters and self.settings.retrieval.understand_filters else query
+        if reading.kind and reading.kind.name not in text.lower():  # "overviews" finds what says "survey"
+            text = f"{text} {reading.kind.name}"
+        settings = self.settings.retrieval
+        if reading.kind:  # the kind is checked on each candidate: a wider net keeps the topic's papers of it
+            settings = settings.model_copy(update={"candidates": settings.candidates * KIND_WIDER})
         with timer.stage("retrieve"):
             found = retrieve_hits(text, index=self.index, embedder=self.embedder, sparse=self.sparse,
-                                  settings=self.settings.retrieval, search_filter=search_filter)
+                                  settings=settings, search_filter=search_filter)
         found.query, found.filters, found.listing = query, reading.said, listing
         found.filters_read = reading.said_by_words
         if not reading.topic:  # the question is its filter: every paper passing it answers it
@@ -195,6 +203,9 @@ class Assistant:
         with timer.stage("rerank"):
             head = found.hits[: self.settings.rerank.candidates]
             reranked = self.reranker.rerank(text, head) + found.hits[len(head):]
+        if reading.kind:
+            with timer.stage("kind"):
+                reranked = self._of_kind(reading.kind, text, reranked, found)
         found.hits = reranked[:k]
         if not found.relevant and found.hits and reading.topic:
             # The named paper is looked for among all reranked candidates: a weak match puts it anywhere in them.
@@ -208,6 +219,18 @@ class Assistant:
                 found.missing = self._missing_names(query, found.hits)
             found.relevant = not found.missing
         return found
+
+    def _of_kind(self, kind: Kind, text: str, hits: list[Hit], found: Retrieval) -> list[Hit]:
+        """The found papers that declare the kind asked for, in their order (answer/kinds.py).
+
+        When the kind is all the question asks ("Which papers are surveys?"), having such papers is the
+        evidence; with a topic besides, the topic's own evidence still decides and none of the kind is said so.
+        """
+        kept = [hit for hit in hits if declares(kind, hit.title, self._abstract(hit))]
+        if not has_topic(kind.words.sub(" ", text)):
+            found.relevant = bool(kept)
+        found.kind_unmet = "" if kept else kind.label
+        return kept
 
     def understand(self, query: str, search_filter: SearchFilter | None = None, *,
                    read_filters: bool = True) -> Reading:
@@ -224,8 +247,8 @@ class Assistant:
         days = self.feed_days()
         read = read_words(query, days) if reading_words else Reading(query)
         flt = replace(combine(stated, read.filter), years=tuple(sorted({d // 10000 for d in days} - {0})))
-        return Reading(read.query, flt, describe(flt), from_words=read.from_words, topic=read.topic,
-                       said_by_words=describe(read.filter) if read.from_words else [])
+        return Reading(read.query, flt, describe(flt, read.kind), from_words=read.from_words, topic=read.topic,
+                       said_by_words=describe(read.filter, read.kind) if read.from_words else [], kind=read.kind)
 
     def feed_days(self) -> list[int]:
         """The index's feed days (YYYYMMDD, year 0 when unknown), re-read at most every 30 s and after ingest."""
@@ -323,7 +346,8 @@ class Assistant:
                 "filters": found.filters, "filters_read": found.filters_read}
         if not found.relevant:
             timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
-            text = (self._nothing_passes(found.filters) if not found.hits and found.filters
+            text = (self._no_kind(found.kind_unmet) if found.kind_unmet
+                    else self._nothing_passes(found.filters) if not found.hits and found.filters
                     else abstention_text(found.missing, found.hits))
             yield Delta(text=text)
             yield Final(answer=Answer(answer=text, abstained=True, timings_ms=timer.timings_ms, **base))
@@ -369,6 +393,12 @@ class Assistant:
                                   generation_failed=reply.failed is not None, tokens=reply.tokens,
                                   timings_ms=timer.timings_ms, sentences=reply.checks,
                                   unsupported_removed=sum(not c.supported for c in reply.checks), **base))
+
+    @staticmethod
+    def _no_kind(label: str) -> str:
+        """Why a question asking for a kind of paper found none: only the searched papers were read."""
+        return (f"None of the papers found for this question passes \"{label}\": no title or abstract among them "
+                "says it is one. Ask without that restriction to see the papers on the topic.")
 
     def _nothing_passes(self, filters: list[str]) -> str:
         """Why a filtered search found nothing, with the feeds there are, so the user can restate it."""

@@ -189,4 +189,4 @@ def test_words_about_the_collection_are_not_searched_for():
 def test_a_broad_list_question_about_the_collection_is_answered_not_abstained(seed):
     found = seed.assistant.retrieve("Which papers in the collection are surveys?")
     assert found.relevant and found.query == "Which papers in the collection are surveys?"
-    assert sum("Survey" in hit.title for hit in found.hits) >= 5
+    assert sum("Survey" in hit.title for hit in found.hits) == 8  # and the 9th says so in its abstract

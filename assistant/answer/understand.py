@@ -14,10 +14,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from assistant.answer.kinds import Kind, kind_asked
 from assistant.core.dates import parse_feed_date
 from assistant.index.base import SearchFilter
 
-__all__ = ["Reading", "combine", "day_label", "describe", "read_filters", "search_text"]
+__all__ = ["Reading", "combine", "day_label", "describe", "has_topic", "read_filters", "search_text"]
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
           r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
@@ -99,6 +100,7 @@ class Reading:
     from_words: bool = False  # the question itself stated a filter (it asks for a listing, then)
     topic: bool = True  # words are left to search by; False: "Which papers were in all five feeds?"
     said_by_words: list[str] = field(default_factory=list)  # the part of `said` the question's own words stated
+    kind: Kind | None = None  # the kind of paper asked for ("Which papers are surveys?"): answer/kinds.py
 
 
 def read_filters(question: str, feed_days: Sequence[int] = ()) -> Reading:
@@ -121,14 +123,15 @@ def read_filters(question: str, feed_days: Sequence[int] = ()) -> Reading:
             found.has_code = True
             text = pattern.sub(" ", text)
     query = _tidy(text)
-    topic = _has_words(query)
+    topic = has_topic(query)
     if not topic:  # "What's in the Mar 13 feed?": nothing left to search by but the question
         query = question
     flt = SearchFilter(since_day=found.since, until_day=found.until, has_code=found.has_code,
                        days=tuple(sorted(set(found.days))), all_days=tuple(sorted(set(found.all_days))),
                        min_feeds=found.min_feeds, years=tuple(sorted({d // 10000 for d in days} - {0})))
-    return Reading(query=query, filter=flt, said=describe(flt), from_words=not flt.empty,
-                   topic=topic or flt.empty)
+    kind = kind_asked(question)
+    return Reading(query=query, filter=flt, said=describe(flt, kind), from_words=not flt.empty or kind is not None,
+                   topic=topic or flt.empty, kind=kind)
 
 
 @dataclass
@@ -259,8 +262,9 @@ def _shift(day: int, by: int) -> int:
     return (moved.year if year else 0) * 10000 + moved.month * 100 + moved.day
 
 
-def describe(flt: SearchFilter) -> list[str]:
-    """Each restriction of a filter in plain words, for the surfaces: ['feed Mar 13', 'with code']."""
+def describe(flt: SearchFilter, kind: Kind | None = None) -> list[str]:
+    """Each restriction of a filter (and the kind of paper asked for) in plain words, for the surfaces:
+    ['feed Mar 13', 'with code', 'surveys only']."""
     out = []
     if flt.days:
         out.append(("feed " if len(flt.days) == 1 else "feeds ") + ", ".join(day_label(d) for d in flt.days))
@@ -276,6 +280,8 @@ def describe(flt: SearchFilter) -> list[str]:
         out.append(f"in at least {flt.min_feeds} feeds")
     if flt.has_code:
         out.append("with code")
+    if kind is not None:
+        out.append(kind.label)
     return out
 
 
@@ -319,7 +325,7 @@ please and with from for into papers paper work works studies articles latest re
 again you can could would me in on of to at by or an is it be do as up any""".split())
 
 
-def _has_words(text: str) -> bool:
+def has_topic(text: str) -> bool:
     """Whether a topic is left once the filter words are gone ("Papers that were?" has none)."""
     return any(w.lower().replace("'", "") not in _NOT_TOPIC for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text))
 
@@ -348,4 +354,4 @@ def search_text(query: str) -> str:
     for rule in _ABOUT_COLLECTION:
         text = rule.sub(" ", text)
     text = _tidy(text)
-    return text if _has_words(text) else query
+    return text if has_topic(text) else query

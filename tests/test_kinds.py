@@ -1,0 +1,93 @@
+"""Kinds of paper asked for in words ("Which papers are surveys?"): read off the question, checked on each
+found paper's own title and abstract, shown with the filters, and honest when none is of that kind."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import GPTQ_TITLE, make_settings, paper_by_title, write_jsonl
+
+from assistant.answer.kinds import KINDS, declares, kind_asked
+from assistant.answer.understand import read_filters
+
+SURVEY, BENCHMARK = KINDS
+# The seed's surveys: every title saying so, and the one whose abstract says "This survey" (user set l021).
+SEED_SURVEYS = 9
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Which papers in the collection are surveys?", "survey"),
+    ("Were there any surveys in the Aug 20 feed?", "survey"),
+    ("Is there a survey of transformer inference optimisation?", "survey"),
+    ("Any review papers on reinforcement learning?", "survey"),
+    ("Are there overviews of diffusion models?", "survey"),
+    ("Which papers introduce a new benchmark?", "benchmark"),
+    ("Papers that release a dataset for speech synthesis?", "benchmark"),
+    # One named paper, a topic, or a use of data: not a kind of paper.
+    ("What does the survey on RL for generative AI say about reward models?", None),
+    ("How do they use household surveys to predict the next job?", None),
+    ("Which papers have survey data from respondents?", None),
+    ("Which papers use peer reviews?", None),
+    ("Are state space models really better than transformers on long-range benchmarks?", None),
+    ("Is there a dataset of naturally recorded, improvised spoken dialogue?", None),
+    ("How does GPTQ quantize the weights of GPT models?", None),
+])
+def test_a_question_asking_for_a_kind_of_paper_is_told_from_one_about_a_topic(question, kind):
+    found = kind_asked(question)
+    assert (found.name if found else None) == kind
+
+
+def test_a_paper_declares_its_kind_in_its_title_or_its_own_words():
+    assert declares(SURVEY, "A Survey of Techniques for Optimizing Transformer Inference", "We review ...")
+    assert declares(SURVEY, "Generative AI for Autonomous Driving: Frontiers and Opportunities",
+                    "This survey offers a comprehensive synthesis of recent advances.")
+    assert not declares(SURVEY, "LABOR-LLM: Language-Based Occupational Representations",
+                        "We use nationally representative surveys of workers to predict their next job.")
+    assert declares(BENCHMARK, "Long Range Arena: A Benchmark for Efficient Transformers", "...")
+    assert declares(BENCHMARK, "Beyond the Imitation Game", "we introduce the Beyond the Imitation Game benchmark")
+    assert not declares(BENCHMARK, "GPTQ", "Experiments on standard benchmarks show a 3.25x speed-up.")
+
+
+def test_the_kind_is_shown_with_the_filters_and_makes_a_listing():
+    reading = read_filters("Were there any surveys in the Aug 20 feed?", [313, 820])
+    assert reading.said == ["feed Aug 20", "surveys only"] and reading.from_words and reading.kind is SURVEY
+    assert read_filters("Which papers are about quantization?", [313]).kind is None
+
+
+def test_which_papers_are_surveys_lists_every_survey_and_nothing_else(seed, seed_papers):
+    found = seed.assistant.retrieve("Which papers in the collection are surveys?")
+    assert found.relevant and found.listing and found.filters == ["surveys only"]
+    assert len(found.hits) == SEED_SURVEYS
+    for hit in found.hits:
+        assert declares(SURVEY, hit.title, seed_papers[hit.paper_id].abstract), hit.title
+    # The word alone is no evidence: a paper about surveys of workers is not a survey.
+    assert not any(hit.title.startswith("LABOR-LLM") for hit in found.hits)
+
+
+def test_a_kind_with_a_filter_keeps_both(seed):
+    found = seed.assistant.retrieve("Which surveys link a GitHub repo?")
+    assert found.filters == ["with code", "surveys only"]
+    assert found.hits and all(hit.code_url for hit in found.hits)
+    assert "Generative AI for Autonomous Driving: Frontiers and Opportunities" in [hit.title for hit in found.hits]
+
+
+def test_ask_again_without_the_filters_drops_the_kind_too(seed):
+    found = seed.assistant.retrieve("Which papers in the collection are surveys?", read_filters=False)
+    assert found.filters == [] and any(hit.title.startswith("LABOR-LLM") for hit in found.hits)
+
+
+def test_no_paper_of_the_kind_among_the_found_ones_is_said_plainly(tmp_path, embedder, sparse, seed_papers):
+    from assistant.engine import Assistant
+
+    papers = [paper_by_title(seed_papers, GPTQ_TITLE),
+              paper_by_title(seed_papers, "FuseGPT: Learnable Layers Fusion of Generative Pre-trained Transformers")]
+    source = write_jsonl(tmp_path / "papers.jsonl", [{"title": p.title, "abstract": p.abstract} for p in papers])
+    bot = Assistant(make_settings(tmp_path / "data"), embedder=embedder, sparse=sparse, chat_model=None,
+                    create_index=True)
+    try:
+        bot.ingest([source])
+        answer = bot.ask("Which papers are surveys?")
+        assert answer.abstained and answer.filters == ["surveys only"] and not answer.citations
+        assert answer.answer.startswith('None of the papers found for this question passes "surveys only"')
+        assert not bot.ask("Which papers are about quantizing GPT models?").abstained
+    finally:
+        bot.close()
