@@ -199,7 +199,7 @@ class Assistant:
         found.query, found.filters, found.listing = query, reading.said, listing
         found.filters_read = reading.said_by_words
         if not reading.topic:  # the question is its filter: every paper passing it answers it
-            found.relevant = bool(found.hits)
+            found.relevant, found.by_filter = bool(found.hits), True
         with timer.stage("rerank"):
             head = found.hits[: self.settings.rerank.candidates]
             reranked = self.reranker.rerank(text, head) + found.hits[len(head):]
@@ -228,7 +228,7 @@ class Assistant:
         """
         kept = [hit for hit in hits if declares(kind, hit.title, self._abstract(hit))]
         if not has_topic(kind.words.sub(" ", text)):
-            found.relevant = bool(kept)
+            found.relevant, found.by_filter = bool(kept), True
         found.kind_unmet = "" if kept else kind.label
         return kept
 
@@ -342,6 +342,8 @@ class Assistant:
             query = self.standalone_query(question, history, chat_model)
         found = self.retrieve(query, k, search_filter, timer, read_filters=read_filters)
         query = found.query
+        if found.by_filter:  # the listing is the answer: each paper with its own words, nothing for a model to add
+            chat_model = None
         base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits,
                 "filters": found.filters, "filters_read": found.filters_read}
         if not found.relevant:
@@ -363,9 +365,13 @@ class Assistant:
             Citation(n=ev.n, paper_id=ev.hit.paper_id, title=ev.hit.title, url=ev.hit.url, code_url=ev.hit.code_url,
                      feeds=ev.hit.feeds, snippet=" ".join(ev.sentences)) for ev in evidence])
         timer.timings_ms["sources"] = round((time.perf_counter() - started) * 1000, 2)
-        chosen = choose_papers(evidence, found.listing, self.settings.llm.list_papers, self.settings.llm.list_close)
+        chosen = (evidence if found.by_filter else
+                  choose_papers(evidence, found.listing, self.settings.llm.list_papers, self.settings.llm.list_close))
         reply = Reply()
-        if chat_model is None:
+        if found.by_filter:
+            reply.text = extractive_text(chosen, f"The papers that pass the filter ({'; '.join(found.filters)}):")
+            yield Delta(text=reply.text)
+        elif chat_model is None:
             reply.text = extractive_text(chosen)
             yield Delta(text=reply.text)
         elif context is None:

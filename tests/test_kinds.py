@@ -91,3 +91,21 @@ def test_no_paper_of_the_kind_among_the_found_ones_is_said_plainly(tmp_path, emb
         assert not bot.ask("Which papers are about quantizing GPT models?").abstained
     finally:
         bot.close()
+
+
+def test_a_question_of_only_a_kind_or_a_filter_is_answered_by_the_listing_not_the_model(seed, seed_papers):
+    from test_support import with_reply
+
+    bot = with_reply(seed, "These are surveys of reinforcement learning [1].")  # would be wrong if it were used
+    answer = bot.ask("Which papers in the collection are surveys?")
+    assert not answer.abstained and answer.model == "none" and not answer.sentences
+    assert answer.answer.startswith("The papers that pass the filter (surveys only):")
+    assert "reinforcement learning [1]" not in answer.answer
+    assert len(answer.citations) == SEED_SURVEYS  # every survey, not the first few with close evidence
+    for citation in answer.citations:
+        assert f"{citation.title} [{citation.n}]" in answer.answer
+        assert declares(SURVEY, citation.title, seed_papers[citation.paper_id].abstract)
+    feed = bot.ask("Which papers were in all five feeds?")
+    assert feed.model == "none" and feed.citations and all(len(hit.feeds) == 5 for hit in feed.hits)
+    # A topic besides the kind is the model's to answer.
+    assert bot.ask("Any surveys on reinforcement learning for generative models?").model != "none"

@@ -27,6 +27,7 @@ class Retrieval:
     filters_read: list[str] = field(default_factory=list)  # the part of it the question's own words stated
     named: bool = False  # relevant only because a name in the question points at one found paper
     listing: bool = False  # the question asks for every paper that applies ("which papers ...", a stated filter)
+    by_filter: bool = False  # the question is only filters or a kind of paper: each paper passing them answers it
     kind_unmet: str = ""  # the kind of paper asked for ("surveys only") when no found paper declares it
 
 
