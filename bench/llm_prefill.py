@@ -1,19 +1,25 @@
-"""How fast the installed llama.cpp build reads a prompt and writes tokens: first-token time and tokens/s.
+"""How fast llama.cpp builds read a prompt and write tokens: first-token time and tokens/s, A/B interleaved.
 
 Prompts are the answer's own per-paper prompts (system prompt + question + a paper's evidence sentences,
 from the dev set's questions on the seed index), so the figure is the wait before the first model token
-of an attributed answer, minus retrieval. Each prompt runs from an empty cache. Prints figures; asserts
-nothing. To compare two builds, run it once per interpreter (or with PYTHONPATH pointing at another
-`pip install --target` of llama-cpp-python).
+of an attributed answer, minus retrieval. Each prompt runs from an empty cache. Each build runs in its own
+process (`installed` is this environment's; another is a folder made by `pip install --target DIR
+llama-cpp-python`), alternating round by round so the machine's noise hits all alike. Prints figures;
+asserts nothing.
 
-    ASSISTANT_DATA_DIR=/tmp/evaldata python bench/llm_prefill.py [--prompts 6] [--tokens 32]
+    ASSISTANT_DATA_DIR=/tmp/evaldata python bench/llm_prefill.py [--builds installed,/tmp/llama_avx2]
+        [--rounds 3] [--prompts 6] [--tokens 32]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,62 +29,97 @@ from assistant.core.offline import apply_offline_defaults  # noqa: E402
 
 apply_offline_defaults()
 
-from assistant.answer.attribute import paper_prompt, select_evidence  # noqa: E402
 from assistant.core.settings import load_settings  # noqa: E402
-from assistant.engine import Assistant  # noqa: E402
-from evals.dataset import load_dataset  # noqa: E402
 
 DEV = Path(__file__).resolve().parents[1] / "evals" / "datasets" / "dev.jsonl"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--builds", default="installed", help="comma-separated: 'installed' or --target folders")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--prompts", type=int, default=6)
     parser.add_argument("--tokens", type=int, default=32, help="tokens generated per prompt")
+    parser.add_argument("--time-prompts", type=Path, help=argparse.SUPPRESS)  # the child's job
     args = parser.parse_args()
-    settings = load_settings()
-    bot = Assistant(settings, chat_model=None)
-    questions = [case.question for case in load_dataset(DEV) if case.type == "single"][: args.prompts]
-    prompts = []
-    for question in questions:
-        hit = bot.retrieve(question).hits[0]
-        evidence = select_evidence(question, [(hit, bot._paper_text(hit))], bot.sparse, bot.sentence_vectors)[0]
-        prompts.append([{"role": "system", "content": bot.prompts.paper_system},
-                        {"role": "user", "content": paper_prompt(bot.prompts.paper_answer, question, evidence)}])
-    bot.close()
+    if args.time_prompts:
+        print(json.dumps(time_prompts(json.loads(args.time_prompts.read_text()), args.tokens)))
+        return
+    builds = [b.strip() for b in args.builds.split(",") if b.strip()]
+    results: dict[str, list[dict]] = {build: [] for build in builds}
+    with tempfile.TemporaryDirectory() as tmp:
+        prompts_file = Path(tmp) / "prompts.json"
+        prompts_file.write_text(json.dumps(build_prompts(args.prompts)))
+        for _ in range(args.rounds):
+            for build in builds:
+                env = dict(os.environ)
+                if build != "installed":
+                    env["PYTHONPATH"] = os.pathsep.join(filter(None, [build, env.get("PYTHONPATH")]))
+                out = subprocess.run([sys.executable, __file__, "--time-prompts", str(prompts_file),
+                                      "--tokens", str(args.tokens)], env=env, capture_output=True, text=True,
+                                     check=True)
+                results[build].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for build, runs in results.items():
+        first = [x for run in runs for x in run["first"]]
+        rate = [x for run in runs for x in run["rate"]]
+        prefill = [n / s for run in runs for n, s in zip(run["lengths"], run["first"], strict=True)]
+        lengths = runs[0]["lengths"]
+        print(f"{build}: llama_cpp {runs[0]['version']} from {runs[0]['path']}")
+        print(f"  {runs[0]['system']}")
+        print(f"  {len(lengths)} prompts x {len(runs)} rounds, prompt tokens p50 {statistics.median(lengths):.0f} "
+              f"(min {min(lengths)}, max {max(lengths)})")
+        per_round = ", ".join(f"{statistics.median(run['first']):.2f}" for run in runs)
+        print(f"  first token s p50 {statistics.median(first):.2f} (round p50s: {per_round})")
+        print(f"  prompt tokens/s p50 {statistics.median(prefill):.0f}, generated tokens/s p50 "
+              f"{statistics.median(rate):.1f}")
 
+
+def build_prompts(count: int) -> list[list[dict]]:
+    """The per-paper chat messages an attributed answer sends for the dev set's first single-paper questions."""
+    from assistant.answer.attribute import paper_prompt, select_evidence
+    from assistant.engine import Assistant
+    from evals.dataset import load_dataset
+
+    bot = Assistant(load_settings(), chat_model=None)
+    try:
+        prompts = []
+        for case in [case for case in load_dataset(DEV) if case.type == "single"][:count]:
+            hit = bot.retrieve(case.question).hits[0]
+            evidence = select_evidence(case.question, [(hit, bot._paper_text(hit))], bot.sparse,
+                                       bot.sentence_vectors)[0]
+            prompts.append([{"role": "system", "content": bot.prompts.paper_system},
+                            {"role": "user", "content": paper_prompt(bot.prompts.paper_answer, case.question,
+                                                                     evidence)}])
+        return prompts
+    finally:
+        bot.close()
+
+
+def time_prompts(prompts: list[list[dict]], tokens: int) -> dict:
+    """First-token seconds and generated tokens/s of each prompt, on the llama_cpp this process imports."""
     import llama_cpp
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    llm = llama_cpp.Llama(model_path=str(settings.llm.gguf_path), n_ctx=settings.llm.n_ctx,
-                          n_threads=settings.llm.n_threads, verbose=False)
-    print(f"llama_cpp {llama_cpp.__version__} from {Path(llama_cpp.__file__).parent}")
-    print(f"system info: {llama_cpp.llama_print_system_info().decode(errors='replace').strip()}")
+    settings = load_settings().llm
+    llm = llama_cpp.Llama(model_path=str(settings.gguf_path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                          verbose=False)
+    eos = llm.detokenize([llm.token_eos()], special=True).decode()
+    formatter = Jinja2ChatFormatter(template=llm.metadata["tokenizer.chat_template"], eos_token=eos, bos_token="")
     first, rate, lengths = [], [], []
     for messages in prompts:
-        tokens = llm.tokenize(_rendered(llm, messages).encode(), add_bos=False, special=True)
-        lengths.append(len(tokens))
+        ids = llm.tokenize(formatter(messages=messages).prompt.encode(), add_bos=False, special=True)
+        lengths.append(len(ids))
         llm.reset()  # no prefix reuse: the whole prompt is read
         started, first_at, count = time.perf_counter(), None, 0
-        for _ in llm.create_completion(tokens, max_tokens=args.tokens + 1, temperature=0, stream=True):
+        for _ in llm.create_completion(ids, max_tokens=tokens + 1, temperature=0, stream=True):
             count += 1
             first_at = first_at or time.perf_counter()
         ended = time.perf_counter()
         first.append(first_at - started)
         rate.append((count - 1) / (ended - first_at) if count > 1 else 0.0)
-    prefill = [n / s for n, s in zip(lengths, first, strict=True)]
-    print(f"prompts: {len(prompts)}, tokens p50 {statistics.median(lengths):.0f} "
-          f"(min {min(lengths)}, max {max(lengths)})")
-    print(f"first token s: p50 {statistics.median(first):.2f}  ({', '.join(f'{x:.2f}' for x in first)})")
-    print(f"prompt tokens/s: p50 {statistics.median(prefill):.0f}")
-    print(f"generated tokens/s: p50 {statistics.median(rate):.1f}")
-
-
-def _rendered(llm, messages: list[dict]) -> str:
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    eos = llm.detokenize([llm.token_eos()], special=True).decode()
-    formatter = Jinja2ChatFormatter(template=llm.metadata["tokenizer.chat_template"], eos_token=eos, bos_token="")
-    return formatter(messages=messages).prompt
+    return {"version": llama_cpp.__version__, "path": str(Path(llama_cpp.__file__).parent), "lengths": lengths,
+            "first": first, "rate": rate,
+            "system": llama_cpp.llama_print_system_info().decode(errors="replace").strip()}
 
 
 if __name__ == "__main__":
