@@ -25,6 +25,7 @@ from assistant.answer.attribute import (
     extractive_text,
     held_back,
     is_list_question,
+    left_out,
     paper_prompt,
     select_evidence,
     statement,
@@ -466,7 +467,15 @@ class Assistant:
             reply.checks += checks
             if supported := [check.text for check in checks if check.supported]:
                 yield Delta(text=f" [{ev.n}]")
-                kept.append(lead + " ".join(supported))
+                # What the statement left out of the evidence, in the paper's own words: its figures above all.
+                omitted = left_out(" ".join(supported), ev.sentences, self.sparse, most=1 if listing else 2,
+                                   figures_only=listing)
+                extra = [with_marker(f"“{sentence}”", ev.n) for sentence in omitted]
+                if extra:
+                    yield Delta(text=" " + " ".join(extra))
+                quotes += [SentenceCheck(text=quote, cited=[ev.n], supported=True, evidence=sentence)
+                           for quote, sentence in zip(extra, omitted, strict=True)]
+                kept.append(" ".join([lead + " ".join(supported), *extra]))
                 said += 1
                 continue
             restated += any(check.reason and check.reason.startswith(RESTATED_START) for check in checks)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answer.attribute import held_back, is_list_question, statement, unusable_statement
+from assistant.answer.attribute import _figures, held_back, is_list_question, left_out, statement, unusable_statement
 from assistant.answer.context import NOT_ANSWERED
 from assistant.answer.llm import ChatModel
 from assistant.core.models import Delta, Final, Sentence, Sources
@@ -98,6 +98,25 @@ def test_an_empty_or_wordless_reply_is_unusable_but_a_decline_is_not():
     assert unusable_statement("NOT COVERED") is None and unusable_statement("GPTQ uses Hessians.") is None
 
 
+def test_what_a_statement_left_out_is_quoted_figures_first(sparse):
+    evidence = [
+        "In this paper, we propose GPTQ, a new one-shot weight quantization method based on approximate "
+        "second-order information.",
+        "GPTQ can quantize GPT models with 175 billion parameters in approximately four GPU hours.",
+        "We show end-to-end inference speedups over FP16 of around 3.25x on NVIDIA A100 and 4.5x on A6000.",
+    ]
+    said = "GPTQ is a one-shot weight quantization method using approximate second-order information."
+    assert _figures("3.25x on A100, 1,024 tokens, 12%, 2-bit.") == {"3.25x", "1024", "12%", "2"}
+    # Both figure-bearing sentences, in abstract order; the restated first sentence is not repeated.
+    assert left_out(said, evidence, sparse, most=2) == evidence[1:]
+    assert left_out(said, evidence, sparse, most=1) == [evidence[2]]  # the one with the most missing figures
+    # A list keeps one sentence per paper, and only for a figure: new words alone are not enough there.
+    assert left_out(said + " It takes four GPU hours for 175 billion parameters, 3.25x and 4.5x faster.", evidence,
+                    sparse, most=1, figures_only=True) == []
+    assert left_out(said, evidence[:1] + ["It is simple and widely used by practitioners today."], sparse,
+                    most=1, figures_only=True) == []
+
+
 # --- the engine ---------------------------------------------------------------------------------------------
 
 
@@ -115,7 +134,10 @@ def test_one_paper_question_is_written_from_the_first_papers_evidence_alone(seed
     assert all(sentence in user for sentence in first.snippet.split(". ")[:1])  # the evidence shown as the source
     assert "NOT COVERED" in system and overrides["max_tokens"] > 0 and "deadline" in overrides
     answer = events[-1].answer
-    assert answer.answer.endswith("second-order information [1].")  # the model's [5] replaced by the system's [1]
+    assert "second-order information [1]." in answer.answer  # the model's [5] replaced by the system's [1]
+    # then what it left out, quoted from the evidence it was given (the 175 billion parameters, ...)
+    quoted = answer.answer.split("second-order information [1].", 1)[1].strip()
+    assert quoted.startswith("“") and quoted.endswith("” [1]") and "175" in quoted
     assert [c.n for c in answer.citations] == [1] and "GPTQ" in answer.citations[0].title
     assert answer.citations[0].evidence  # the supporting abstract sentence, for the citation panel
 
@@ -127,7 +149,9 @@ def test_list_question_gets_one_marked_statement_per_close_paper(seed):
     paragraphs = answer.answer.split("\n\n")
     assert len(paragraphs) == len(model.prompts)
     for paragraph, citation in zip(paragraphs, answer.citations, strict=True):
-        assert paragraph.startswith(citation.title) and paragraph.endswith(f"[{citation.n}].")
+        # the statement, and at most one quoted sentence with a figure the statement left out
+        assert paragraph.startswith(citation.title) and paragraph.count("“") <= 1
+        assert paragraph.endswith((f"[{citation.n}].", f"” [{citation.n}]"))
 
 
 def test_a_list_question_answer_never_exceeds_list_papers(seed):

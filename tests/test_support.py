@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from conftest import GPTQ_TITLE
 
+from assistant.answer.attribute import _figures
 from assistant.answer.llm import ChatModel
 from assistant.answer.support import check_sentences, restated_words
 from assistant.core.models import Citation, Paper
@@ -120,10 +121,15 @@ def test_an_invented_figure_is_removed_and_the_kept_sentence_shows_its_evidence(
                               "It reports a BLEU score of 41.8 on WMT14 [1].").ask(QUESTION)
     assert not answer.generation_failed and answer.unsupported_removed == 1
     assert "41.8" not in answer.answer and "second-order information [1]" in answer.answer
-    assert [c.supported for c in answer.sentences] == [True, False]
+    model_said, quoted = answer.sentences[:2], answer.sentences[2:]
+    assert [c.supported for c in model_said] == [True, False]
     citation = answer.citations[0]
     assert citation.title == GPTQ_TITLE and citation.evidence and "second-order" in citation.evidence[0]
     paper = seed.assistant.paper(citation.paper_id)
+    # What the statement left out follows it in the abstract's own words: here the speed-up figures.
+    assert 1 <= len(quoted) <= 2 and all(c.supported and c.cited == [1] for c in quoted)
+    assert all(c.evidence in paper.abstract and f"“{c.evidence}” [1]" in answer.answer for c in quoted)
+    assert any(_figures(c.evidence) - _figures(model_said[0].text) for c in quoted)  # a figure it had left out
     panel = views.citation_panel(citation, paper)
     assert "**What the answer rests on**" in panel and "second-order" in panel
     assert "**" + views.literal(citation.evidence[0]) + "**" in panel  # highlighted inside the abstract

@@ -188,6 +188,35 @@ def choose_papers(evidence: list[Evidence], listing: bool, list_most: int, list_
     return [first, *[item for item in evidence[1:] if item.score >= list_close * first.score]][:list_most]
 
 
+_FIGURE = re.compile(r"(?<![\w.])\d[\d,.]*\d(?:\s?[x×%])?|(?<![\w.])\d(?:\s?[x×%])?")
+
+
+def _figures(text: str) -> set[str]:
+    return {re.sub(r"[,\s]", "", f).replace("×", "x").rstrip(".") for f in _FIGURE.findall(text)}
+
+
+def left_out(statement: str, sentences: list[str], sparse: SparseEncoder, most: int,
+             figures_only: bool = False) -> list[str]:
+    """Evidence sentences holding what the model's statement left out, to quote after it (abstract order).
+
+    A sentence qualifies with a figure the statement lacks ("3.25x", "175 billion"), or, unless
+    ``figures_only``, with half or more of its BM25 terms absent from the statement. Those with the most
+    missing figures, then the most new terms, are taken, ``most`` at most. The 1.5B model keeps few of the
+    abstract's figures and names: on the dev set its statements held 0.44 of the expected facts, quoting
+    the evidence 0.62.
+    """
+    said_terms, said_figures = set(sparse.embed_query(statement).indices), _figures(statement)
+    ranked = []
+    for order, sentence in enumerate(sentences):
+        figures = _figures(sentence) - said_figures
+        terms = set(sparse.embed_query(sentence).indices)
+        new = len(terms - said_terms) / max(len(terms), 1)
+        if figures or (not figures_only and new >= 0.5):
+            ranked.append((-len(figures), -new, order, sentence))
+    picked = sorted(ranked)[:most]
+    return [sentence for *_, sentence in sorted(picked, key=lambda item: item[2])]
+
+
 def paper_prompt(template: str, question: str, evidence: Evidence) -> str:
     return template.format(question=question, title=evidence.hit.title,
                            evidence="\n".join(f"- {s}" for s in evidence.sentences))
