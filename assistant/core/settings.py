@@ -139,6 +139,9 @@ class LLMSettings(BaseModel):
     paper_tokens: int = Field(70, ge=16, description="Most tokens generated per paper in an attributed answer.")
     n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
     n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
+    flash_attn: bool = Field(
+        True, description="llama.cpp's fused attention for the embedded model: reads prompts faster on CPU "
+                          "(bench/llm_prefill.py), same text at temperature 0.")
 
     @field_validator("gguf_path")
     @classmethod

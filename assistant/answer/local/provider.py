@@ -104,8 +104,10 @@ def register_local_llm(settings: LLMSettings) -> None:
             handler = item["custom_handler"]
             if item["provider"] == LOCAL_PROVIDER and isinstance(handler, LocalLLMHandler):
                 current = handler.local_model
-                if (current.gguf_path, current.n_ctx, current.n_threads) == (path, settings.n_ctx, settings.n_threads):
+                if (current.gguf_path, current.n_ctx, current.n_threads, current.flash_attn) == (
+                        path, settings.n_ctx, settings.n_threads, settings.flash_attn):
                     return
-        handler = LocalLLMHandler(LocalChatModel(path, settings.n_ctx, settings.n_threads))
+        handler = LocalLLMHandler(LocalChatModel(path, settings.n_ctx, settings.n_threads,
+                                                 flash_attn=settings.flash_attn))
         others = [item for item in litellm.custom_provider_map if item["provider"] != LOCAL_PROVIDER]
         litellm.custom_provider_map = [*others, {"provider": LOCAL_PROVIDER, "custom_handler": handler}]

@@ -85,8 +85,9 @@ def _chunk(text: str) -> GenericStreamingChunk:
 class LocalChatModel:
     """One GGUF, loaded lazily once; one generation at a time (a llama.cpp context is not re-entrant)."""
 
-    def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int, expected_sha256: str = GGUF_SHA256) -> None:
-        self.gguf_path, self.n_ctx, self.n_threads = gguf_path, n_ctx, n_threads
+    def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int, expected_sha256: str = GGUF_SHA256, *,
+                 flash_attn: bool = True) -> None:
+        self.gguf_path, self.n_ctx, self.n_threads, self.flash_attn = gguf_path, n_ctx, n_threads, flash_attn
         self.expected_sha256 = expected_sha256
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
@@ -108,7 +109,8 @@ class LocalChatModel:
             raise LocalModelUnavailable(f"llama-cpp-python is not importable ({exc}); {SETUP_HINT}") from exc
         started = time.perf_counter()
         try:
-            llm = Llama(model_path=str(self.gguf_path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+            llm = Llama(model_path=str(self.gguf_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                        flash_attn=self.flash_attn, verbose=False)
         except ValueError as exc:
             raise LocalModelUnavailable(f"llama.cpp cannot load {self.gguf_path} ({exc}); {SETUP_HINT}") from exc
         template = llm.metadata.get("tokenizer.chat_template")
