@@ -461,7 +461,7 @@ class Assistant:
                 yield Delta(text="(its abstract does not answer this)")
                 continue
             with timer.stage("support"):
-                checks = check_sentences(text, {ev.n: ev.text}, self.sparse, question)
+                checks = check_sentences(text, {ev.n: ev.text}, self.sparse, question, {ev.n: ev.hit.title})
             for check in checks:
                 yield Sentence(check=check)
             reply.checks += checks
@@ -514,7 +514,7 @@ class Assistant:
         if not reply.failed:
             with timer.stage("support"):
                 reply.checks = check_sentences(reply.text, self._source_texts(context.sources), self.sparse,
-                                               question)
+                                               question, {n: hit.title for n, hit in enumerate(context.sources, 1)})
             for check in reply.checks:
                 yield Sentence(check=check)
             reply.text = " ".join(check.text for check in reply.checks if check.supported)

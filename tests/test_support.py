@@ -61,6 +61,12 @@ def test_a_sentence_that_only_restates_the_question_is_unsupported(sparse):
     assert check_sentences(claim, {1: OCCUPATIONS}, sparse, question=PRIVACY)[0].supported is True
     # Without the question only numbers and names are checked (the old verdict).
     assert check_sentences(echo, {1: OCCUPATIONS}, sparse)[0].supported is True
+    # Naming the paper is no claim about it: its title's words do not count as the abstract's (seen in an eval).
+    title = "LABOR-LLM: Language-Based Occupational Representations with Large Language Models"
+    named = f'The paper "{title}" discusses federated learning with differential privacy for fine-tuning [1].'
+    assert check_sentences(named, {1: OCCUPATIONS}, sparse, question=PRIVACY)[0].supported is True  # without titles
+    check = check_sentences(named, {1: OCCUPATIONS}, sparse, question=PRIVACY, titles={1: title})[0]
+    assert check.supported is False and check.reason.startswith("restates the question")
 
 
 class RepliesByPaper(ChatModel):

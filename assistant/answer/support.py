@@ -34,9 +34,10 @@ def split_answer(text: str) -> list[str]:
 
 
 def check_sentences(text: str, sources: dict[int, str], sparse: SparseEncoder,
-                    question: str = "") -> list[SentenceCheck]:
+                    question: str = "", titles: dict[int, str] | None = None) -> list[SentenceCheck]:
     """One verdict per sentence; ``sources`` maps a marker number to its paper's title and abstract, and
-    ``question`` (what the model was asked) lets a restatement of it be told from a claim of the abstract.
+    ``question`` (what the model was asked) lets a restatement of it be told from a claim of the abstract
+    (naming the paper by its ``titles`` entry is no claim about it).
 
     A sentence stating facts without a marker (models often cite once per paragraph) is attributed by the
     system: to the source of the sentence before it, else after it, else to any one source holding all its
@@ -47,16 +48,16 @@ def check_sentences(text: str, sources: dict[int, str], sparse: SparseEncoder,
     checks = []
     for i, sentence in enumerate(sentences):
         if cited[i] or not _facts(MARKER.sub("", sentence)):
-            checks.append(_check(sentence, cited[i], sources, sparse, question))
+            checks.append(_check(sentence, cited[i], sources, sparse, question, titles))
             continue
         neighbours = [n for j in (i - 1, i + 1) if 0 <= j < len(sentences) for n in cited[j]]
         owner = next((n for n in [*neighbours, *sources]
-                      if _check(sentence, [n], sources, sparse, question).supported), None)
+                      if _check(sentence, [n], sources, sparse, question, titles).supported), None)
         if owner is None:
             checks.append(SentenceCheck(text=sentence, cited=[], supported=False,
                                         reason=f"states {', '.join(_facts(sentence))} that no source holds"))
         else:
-            checks.append(_check(with_marker(sentence, owner), [owner], sources, sparse, question))
+            checks.append(_check(with_marker(sentence, owner), [owner], sources, sparse, question, titles))
     return checks
 
 
@@ -80,7 +81,7 @@ def _split_keeping_markers(text: str) -> list[str]:
 
 
 def _check(sentence: str, cited: list[int], sources: dict[int, str], sparse: SparseEncoder,
-           question: str = "") -> SentenceCheck:
+           question: str = "", titles: dict[int, str] | None = None) -> SentenceCheck:
     claim = MARKER.sub("", sentence)
     facts = _facts(claim)
     if not cited:  # no facts (the caller attributes sentences that have some)
@@ -90,7 +91,8 @@ def _check(sentence: str, cited: list[int], sources: dict[int, str], sparse: Spa
     if absent:
         return SentenceCheck(text=sentence, cited=cited, supported=False,
                              reason=f"{', '.join(absent)} not in the cited abstract")
-    if question and (echoed := restated_words(claim, cited_text, question, sparse)):
+    title = " ".join((titles or {}).get(n, "") for n in cited)
+    if question and (echoed := restated_words(claim, cited_text, question, sparse, title)):
         return SentenceCheck(text=sentence, cited=cited, supported=False, reason=RESTATED.format(
             words=", ".join(echoed)))
     return SentenceCheck(text=sentence, cited=cited, supported=True, evidence=_evidence(claim, cited_text, sparse))
@@ -103,9 +105,11 @@ _FRAMING = ("paper papers collection propose proposes proposed discuss discusses
             "using used method methods approach approaches introduce introduces present presents show shows")
 
 
-def restated_words(claim: str, abstract: str, question: str, sparse: SparseEncoder) -> list[str]:
+def restated_words(claim: str, abstract: str, question: str, sparse: SparseEncoder, title: str = "") -> list[str]:
     """The question's words a claim repeats that the abstract lacks, when it repeats at least three of them
     and takes at most one term of its own from the abstract (else [], the claim says something of the paper).
+    The paper's ``title`` words are not its own terms: 'The paper "In-Context Learning through the Bayesian
+    Prism" discusses federated learning with differential privacy …' says nothing of that paper.
 
     Measured on the embedded model's answers to 80 dev questions: every claim flagged this way was the
     question's wording put on a paper (both answers to an unanswerable federated-learning question, four
@@ -115,7 +119,8 @@ def restated_words(claim: str, abstract: str, question: str, sparse: SparseEncod
     in_abstract = set(sparse.embed_document(abstract).indices)
     asked = set(sparse.embed_query(question).indices)
     echoed = (terms - in_abstract) & asked
-    if len(echoed) < 3 or len((terms & in_abstract) - asked) > 1:
+    named = set(sparse.embed_query(title).indices) if title else set()
+    if len(echoed) < 3 or len((terms & in_abstract) - asked - named) > 1:
         return []
     words = dict.fromkeys(w for w in re.findall(r"[\w-]{3,}", claim) if set(sparse.embed_query(w).indices) & echoed)
     return list(words)[:6]
