@@ -225,12 +225,14 @@ class Assistant:
         """The found papers that declare the kind asked for, in their order (answer/kinds.py).
 
         When the kind is all the question asks ("Which papers are surveys?"), having such papers is the
-        evidence; with a topic besides, the topic's own evidence still decides and none of the kind is said so.
+        evidence and the listing is the answer; with a topic besides ("surveys on RL"), the topic's evidence
+        still decides. No paper of the kind means no answer, and `kind_unmet` says why.
         """
         kept = [hit for hit in hits if declares(kind, hit.title, self._abstract(hit))]
         if not has_topic(kind.words.sub(" ", text)):
             found.relevant, found.by_filter = bool(kept), True
-        found.kind_unmet = "" if kept else kind.label
+        if not kept:
+            found.relevant, found.kind_unmet = False, kind.label
         return kept
 
     def understand(self, query: str, search_filter: SearchFilter | None = None, *,

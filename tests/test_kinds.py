@@ -89,6 +89,9 @@ def test_no_paper_of_the_kind_among_the_found_ones_is_said_plainly(tmp_path, emb
         assert answer.abstained and answer.filters == ["surveys only"] and not answer.citations
         assert answer.answer.startswith('None of the papers found for this question passes "surveys only"')
         assert not bot.ask("Which papers are about quantizing GPT models?").abstained
+        # With a topic the papers match, the kind still has to be there: no survey, no answer.
+        topical = bot.ask("Any surveys on quantizing GPT models?")
+        assert topical.abstained and not topical.citations and topical.answer.startswith("None of the papers")
     finally:
         bot.close()
 
