@@ -24,9 +24,10 @@ LLAMA_CPP_VERSION="0.3.36"
 # The native build crashes on CPUs that report AMX (ggml_backend_amx_mul_mat): pin the flags, AMX off.
 LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAMA_CURL=OFF"
 LLAMA_CMAKE_ARGS+=" -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
-# AVX-512 (+VNNI, VBMI, BF16) where this CPU has it: prompt evaluation ran 1.66x faster here
-# (bench/llm_prefill.py: first token of a 250-token prompt 4.52 s -> 2.73 s). The build is for the machine
-# it runs on; a CPU without these keeps the AVX2 build. LLAMA_PORTABLE=1 forces the AVX2 build.
+# AVX-512 (+VNNI, VBMI, BF16) where this CPU has it: prompts were read 1.40x faster here, same output
+# (bench/llm_prefill.py, interleaved: first token of the ~290-token per-paper prompts 6.14 s -> 4.40 s).
+# The build is for the machine it runs on; a CPU without these keeps the AVX2 build. LLAMA_PORTABLE=1
+# forces the AVX2 build (for an environment copied to other machines).
 cpu_has() { local flag; for flag in "$@"; do grep -qw "$flag" /proc/cpuinfo 2>/dev/null || return 1; done; }
 if [[ "${LLAMA_PORTABLE:-0}" != 1 ]] && cpu_has avx512f avx512cd avx512vl avx512dq avx512bw; then
     LLAMA_CMAKE_ARGS+=" -DGGML_AVX512=ON"
