@@ -13,6 +13,7 @@ apply_offline_defaults()
 
 import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -92,6 +93,16 @@ def seed_papers() -> dict[str, Paper]:
 
 def paper_by_title(papers: dict[str, Paper], title: str) -> Paper:
     return next(p for p in papers.values() if p.title == title)
+
+
+def quoted_after(text: str, statement: str) -> list[str]:
+    """The abstract sentences an attributed answer quotes after the model's ``statement`` (what it left out of
+    the evidence); fails unless the text is that statement followed by nothing but such marked quotes."""
+    assert text.startswith(statement), text
+    rest = text[len(statement):]
+    quotes = re.findall(r" “([^”]+)” \[(\d+)\]", rest)
+    assert "".join(f" “{quote}” [{n}]" for quote, n in quotes) == rest, rest
+    return [quote for quote, _ in quotes]
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:

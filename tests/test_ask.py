@@ -6,7 +6,7 @@ Only the LLM's wording is faked (LiteLLM `mock_response`, never on the network);
 from __future__ import annotations
 
 import pytest
-from conftest import GPTQ_TITLE
+from conftest import GPTQ_TITLE, quoted_after
 
 from assistant.answer.context import ABSTAIN_TEXT
 from assistant.answer.llm import ChatModel
@@ -54,8 +54,10 @@ def test_the_attributed_answer_sets_its_own_markers(seed):
     """In the default mode the model's markers are ignored: the system marks each sentence with its paper."""
     reply = "GPTQ quantizes the weights one layer at a time using second-order information [3]. It runs on Mars [9]."
     answer = with_llm(seed, reply).ask(QUESTION)
-    assert answer.answer == (f"{GPTQ_TITLE}: GPTQ quantizes the weights one layer at a time using second-order "
-                             "information [1]. It runs on Mars [1].")  # the paper named by the system, first
+    statement = (f"{GPTQ_TITLE}: GPTQ quantizes the weights one layer at a time using second-order "
+                 "information [1]. It runs on Mars [1].")  # the paper named by the system, first
+    abstract = seed.assistant.paper(answer.citations[0].paper_id).abstract
+    assert all(quote in abstract for quote in quoted_after(answer.answer, statement))  # then what it left out
     assert answer.removed_citations == 0 and [c.title for c in answer.citations] == [GPTQ_TITLE]
 
 
@@ -64,7 +66,10 @@ def test_streaming_yields_text_before_the_final_answer(seed, mode):
     items = list(with_llm(seed, "GPTQ does this [1].", mode).answer_stream(QUESTION))
     assert isinstance(items[-1], Answer)
     assert all(isinstance(item, str) for item in items[:-1]) and "".join(items[:-1]).startswith("GPTQ")
-    assert items[-1].answer == ("GPTQ does this [1]." if mode == "context" else f"{GPTQ_TITLE}: GPTQ does this [1].")
+    if mode == "context":
+        assert items[-1].answer == "GPTQ does this [1]."
+    else:  # the statement the system names and marks, then the evidence it left out, quoted
+        assert quoted_after(items[-1].answer, f"{GPTQ_TITLE}: GPTQ does this [1].")
 
 
 def test_llm_reply_without_markers_is_not_passed_off_as_a_cited_answer(seed):
