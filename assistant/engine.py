@@ -434,7 +434,9 @@ class Assistant:
         listing = len(chosen) > 1
         limits = {"max_tokens": self.settings.llm.paper_tokens, **({"stop": [". ", "\n"]} if listing else {})}
         for ev in chosen:
-            prompt = paper_prompt(self.prompts.paper_answer, question, ev)
+            # A one-paper answer shows the model its 2 best sentences (a shorter prompt to read before the first
+            # token) and quotes what it leaves out; a list's statement keeps all 3 (only figures are quoted there).
+            prompt = paper_prompt(self.prompts.paper_answer, question, ev, most=3 if listing else 2)
             lead = f"{ev.hit.title}: "  # the system names the paper each statement is about, at once
             raw, shown = "", 0
             reply.tokens["prompt"] = reply.tokens.get("prompt", 0) + count_tokens(self.prompts.paper_system + prompt,

@@ -131,7 +131,9 @@ def test_one_paper_question_is_written_from_the_first_papers_evidence_alone(seed
     first = events[0].papers[0]
     assert user.startswith(f"Question: {GPTQ_QUESTION}")  # the question first: consecutive calls share a prefix
     assert f'"{first.title}"' in user and all(p.title not in user for p in events[0].papers[1:])
-    assert all(sentence in user for sentence in first.snippet.split(". ")[:1])  # the evidence shown as the source
+    # The evidence shown as the source: a one-paper prompt carries its 2 best sentences of the 3 selected.
+    evidence_lines = [line[2:] for line in user.splitlines() if line.startswith("- ")]
+    assert len(evidence_lines) == 2 and all(line in first.snippet for line in evidence_lines)
     assert "NOT COVERED" in system and overrides["max_tokens"] > 0 and "deadline" in overrides
     answer = events[-1].answer
     assert "second-order information [1]." in answer.answer  # the model's [5] replaced by the system's [1]
@@ -146,6 +148,8 @@ def test_list_question_gets_one_marked_statement_per_close_paper(seed):
     model = RecordingModel()
     answer = engine(seed, model).ask(LIST_QUESTION)
     assert len(model.prompts) >= 2, answer.answer
+    # A listed paper's prompt keeps all 3 evidence sentences (only figures are quoted after a list entry).
+    assert all(sum(line.startswith("- ") for line in user.splitlines()) == 3 for _, user, _ in model.prompts)
     paragraphs = answer.answer.split("\n\n")
     assert len(paragraphs) == len(model.prompts)
     for paragraph, citation in zip(paragraphs, answer.citations, strict=True):
