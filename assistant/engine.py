@@ -46,7 +46,7 @@ from assistant.answer.kinds import Kind, declares
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits
-from assistant.answer.support import RESTATED_START, check_sentences, with_marker
+from assistant.answer.support import RESTATED_START, check_sentences, quoted
 from assistant.answer.understand import Reading, combine, day_label, describe, has_topic, search_text
 from assistant.answer.understand import read_filters as read_words
 from assistant.core.dates import label_order
@@ -371,11 +371,9 @@ class Assistant:
         chosen = (evidence if found.by_filter else
                   choose_papers(evidence, found.listing, self.settings.llm.list_papers, self.settings.llm.list_close))
         reply = Reply()
-        if found.by_filter:
-            reply.text = extractive_text(chosen, f"The papers that pass the filter ({'; '.join(found.filters)}):")
-            yield Delta(text=reply.text)
-        elif chat_model is None:
-            reply.text = extractive_text(chosen)
+        if chat_model is None:  # also a question of only filters: its listing is the answer
+            reply.text = extractive_text(chosen, f"The papers that pass the filter ({'; '.join(found.filters)}):"
+                                         if found.by_filter else None)
             yield Delta(text=reply.text)
         elif context is None:
             reply = yield from self._write_per_paper(question, chosen, chat_model, timer, started)
@@ -472,22 +470,20 @@ class Assistant:
             if supported := [check.text for check in checks if check.supported]:
                 yield Delta(text=f" [{ev.n}]")
                 # What the statement left out of the evidence, in the paper's own words: its figures above all.
-                omitted = left_out(" ".join(supported), ev.sentences, self.sparse, most=1 if listing else 2,
-                                   figures_only=listing)
-                extra = [with_marker(f"“{sentence}”", ev.n) for sentence in omitted]
+                extra = [quoted(sentence, ev.n) for sentence in left_out(
+                    " ".join(supported), ev.sentences, self.sparse, most=1 if listing else 2, figures_only=listing)]
                 if extra:
-                    yield Delta(text=" " + " ".join(extra))
-                quotes += [SentenceCheck(text=quote, cited=[ev.n], supported=True, evidence=sentence)
-                           for quote, sentence in zip(extra, omitted, strict=True)]
-                kept.append(" ".join([lead + " ".join(supported), *extra]))
+                    yield Delta(text=" " + " ".join(quote.text for quote in extra))
+                quotes += extra
+                kept.append(" ".join([lead + " ".join(supported), *(quote.text for quote in extra)]))
                 said += 1
                 continue
             restated += any(check.reason and check.reason.startswith(RESTATED_START) for check in checks)
             if ev.best:  # the paper's own most relevant sentence stands in for what the model made up
-                quote = with_marker(f"“{ev.best}”", ev.n)
-                yield Delta(text=" " + quote)
-                kept.append(lead + quote)
-                quotes.append(SentenceCheck(text=quote, cited=[ev.n], supported=True, evidence=ev.best))
+                quote = quoted(ev.best, ev.n)
+                yield Delta(text=" " + quote.text)
+                kept.append(lead + quote.text)
+                quotes.append(quote)
         if said:
             reply.text, reply.checks = "\n\n".join(kept), reply.checks + quotes
         elif not reply.checks or restated:

@@ -275,8 +275,8 @@ def held_back(text: str) -> bool:
     return len(head) < len(DECLINED) and DECLINED.startswith(head)
 
 
-def extractive_text(chosen: list[Evidence], heading: str = "The most relevant papers in the collection:") -> str:
-    """A cited answer without a model: each chosen paper and its evidence sentences."""
-    lines = [heading]
+def extractive_text(chosen: list[Evidence], heading: str | None = None) -> str:
+    """A cited answer without a model: each chosen paper and its evidence sentences, under ``heading``."""
+    lines = [heading or "The most relevant papers in the collection:"]
     lines += [f"- {ev.hit.title} [{ev.n}]: {' '.join(ev.sentences)}" for ev in chosen]
     return "\n".join(lines)

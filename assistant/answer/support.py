@@ -71,6 +71,11 @@ def with_marker(sentence: str, n: int) -> str:
     return f"{body[:-1]} [{n}]{body[-1]}" if body[-1:] in ".!?" else f"{body} [{n}]"
 
 
+def quoted(sentence: str, n: int) -> SentenceCheck:
+    """An abstract sentence of source n quoted in the answer, marked: supported by being its own evidence."""
+    return SentenceCheck(text=with_marker(f"“{sentence}”", n), cited=[n], supported=True, evidence=sentence)
+
+
 def _split_keeping_markers(text: str) -> list[str]:
     pieces, start = [], 0
     for match in _SENTENCE_END.finditer(text):
