@@ -187,16 +187,28 @@ def _fused_engine(seed) -> Assistant:
 
 
 def test_blend_keeps_the_fused_order_when_the_other_readings_agree_or_weigh_nothing(embedder):
-    flat = BlendReranker(embedder, lambda _q, hits: [0.0] * len(hits), maxsim_weight=0.0, sentence_weight=0.0)
+    flat = BlendReranker(embedder, lambda _q, hits: [0.0] * len(hits), maxsim_weight=0.0, sentence_weight=0.0,
+                         dense_weight=0.0)
     assert [h.paper_id for h in flat.rerank(QUERY, list(HITS))] == [h.paper_id for h in HITS]
     agreeing = BlendReranker(embedder, lambda _q, hits: [-i for i in range(len(hits))], maxsim_weight=0.0)
-    assert [h.paper_id for h in agreeing.rerank(QUERY, list(HITS))] == [h.paper_id for h in HITS]
+    in_dense_order = [h.model_copy(update={"dense_score": 0.9 - i / 10}) for i, h in enumerate(HITS)]
+    assert [h.paper_id for h in agreeing.rerank(QUERY, in_dense_order)] == [h.paper_id for h in HITS]
+
+
+def test_blend_reads_the_dense_score_and_ranks_a_hit_only_bm25_found_below_the_rest(embedder):
+    """The dense reading is the search's own cosine: no embedding, and a hit without one (BM25 alone found it)
+    counts as the weakest, not as an error."""
+    dense = BlendReranker(embedder, lambda _q, hits: [0.0] * len(hits), maxsim_weight=0.0, sentence_weight=0.0,
+                          dense_weight=2.0)
+    soup, gptq, bikes = HITS
+    hits = [soup, gptq.model_copy(update={"dense_score": 0.2}), bikes.model_copy(update={"dense_score": 0.6})]
+    assert [h.paper_id for h in dense.rerank(QUERY, hits)] == ["bikes", "gptq", "soup"]
 
 
 def test_blend_lifts_a_paper_the_sentence_reading_puts_first(embedder):
     last = HITS[-1].paper_id
     favour_last = BlendReranker(embedder, lambda _q, hits: [float(h.paper_id == last) for h in hits],
-                                maxsim_weight=0.0, sentence_weight=2.0)
+                                maxsim_weight=0.0, sentence_weight=2.0, dense_weight=0.0)
     reranked = favour_last.rerank(QUERY, list(HITS))
     assert reranked[0].paper_id == last
     assert sorted(h.paper_id for h in reranked) == sorted(h.paper_id for h in HITS)

@@ -89,12 +89,15 @@ class RetrievalSettings(BaseModel):
 
 class RerankSettings(BaseModel):
     kind: Literal["blend", "none", "cross-encoder", "litellm", "maxsim", "llm"] = Field(
-        "blend", description="Rerank stage; 'blend' joins the fused order with the embedder's MaxSim and best-"
-                             "sentence rankings (measured best here, see README); 'none' keeps the fused order."
+        "blend", description="Rerank stage; 'blend' joins the fused order with the embedder's MaxSim, best-"
+                             "sentence and dense-score rankings (measured best here, see README); 'none' keeps the "
+                             "fused order."
     )
     maxsim_weight: float = Field(0.5, ge=0, description="blend: RRF weight of the MaxSim ranking (fused order: 1).")
     sentence_weight: float = Field(0.5, ge=0, description="blend: RRF weight of the best-abstract-sentence ranking.")
-    blend_k: int = Field(10, ge=1, description="blend: RRF constant of the three rankings.")
+    dense_weight: float = Field(0.5, ge=0, description="blend: RRF weight of the ranking by the best chunk's cosine "
+                                                         "from the dense search.")
+    blend_k: int = Field(10, ge=1, description="blend: RRF constant of the four rankings.")
     model: str | None = Field(
         None, description="cross-encoder: a directory with model.onnx + tokenizer.json; litellm: a rerank model string."
     )
