@@ -25,10 +25,10 @@ from assistant.answer.attribute import (
     extractive_text,
     held_back,
     is_list_question,
-    left_out,
     paper_prompt,
     select_evidence,
     statement,
+    to_quote,
     unusable_statement,
 )
 from assistant.answer.citations import unusable_reply, verify_citations, with_evidence
@@ -470,8 +470,7 @@ class Assistant:
             if supported := [check.text for check in checks if check.supported]:
                 yield Delta(text=f" [{ev.n}]")
                 # What the statement left out of the evidence, in the paper's own words: its figures above all.
-                extra = [quoted(sentence, ev.n) for sentence in left_out(
-                    " ".join(supported), ev.sentences, self.sparse, most=1 if listing else 2, figures_only=listing)]
+                extra = [quoted(sentence, ev.n) for sentence in to_quote(" ".join(supported), ev, self.sparse, listing)]
                 if extra:
                     yield Delta(text=" " + " ".join(quote.text for quote in extra))
                 quotes += extra

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answer.attribute import _figures, held_back, is_list_question, left_out, statement, unusable_statement
+from assistant.answer.attribute import (
+    Evidence,
+    _figures,
+    held_back,
+    is_list_question,
+    left_out,
+    statement,
+    to_quote,
+    unusable_statement,
+)
 from assistant.answer.context import NOT_ANSWERED
 from assistant.answer.llm import ChatModel
-from assistant.core.models import Delta, Final, Sentence, Sources
+from assistant.core.models import Delta, Final, Hit, Sentence, Sources
 from assistant.core.settings import LLMSettings
 from assistant.engine import Assistant
 
@@ -115,6 +124,30 @@ def test_what_a_statement_left_out_is_quoted_figures_first(sparse):
                     sparse, most=1, figures_only=True) == []
     assert left_out(said, evidence[:1] + ["It is simple and widely used by practitioners today."], sparse,
                     most=1, figures_only=True) == []
+
+
+def test_a_one_paper_answer_quotes_figures_from_anywhere_in_the_abstract_and_a_list_entry_only_from_evidence(
+        sparse):
+    abstract = [
+        "Large language models are expensive to run.",
+        "In this paper, we propose GPTQ, a new one-shot weight quantization method based on approximate "
+        "second-order information.",
+        "It quantizes models of 175 billion parameters in approximately four GPU hours.",
+        "Code is available for practitioners.",
+        "We show end-to-end inference speedups of around 3.25x on NVIDIA A100 and 4.5x on A6000.",
+    ]
+    title = "GPTQ: Accurate Post-Training Quantization"
+    hit = Hit(paper_id="gptq", title=title, score=1.0, snippet=abstract[1])
+    evidence = Evidence(n=1, hit=hit, text=f"{title}. " + " ".join(abstract), sentences=abstract[:2], score=0.8,
+                        best=abstract[1], ranked=[abstract[1], abstract[0]])
+    said = "GPTQ is a one-shot weight quantization method using approximate second-order information."
+    # Neither figure sentence was picked as evidence (the question's words did not reach them): both are
+    # quoted, in abstract order, then the evidence sentence new to the statement fills the third place.
+    assert to_quote(said, evidence, sparse, listing=False) == [abstract[0], abstract[2], abstract[4]]
+    # A list entry quotes from its evidence, and only for a figure: here there is none.
+    assert to_quote(said, evidence, sparse, listing=True) == []
+    with_figure = Evidence(**{**evidence.__dict__, "sentences": abstract[1:3]})
+    assert to_quote(said, with_figure, sparse, listing=True) == [abstract[2]]
 
 
 # --- the engine ---------------------------------------------------------------------------------------------
