@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -46,6 +49,20 @@ def test_defaults_are_embedded_and_offline(tmp_path, monkeypatch):
     assert settings.llm.model.startswith("local/")
     home = tmp_path / "xdg" / "paper-assistant"
     assert settings.data_dir == home and settings.llm.gguf_path.parent == home / "models"
+
+
+def test_importing_the_local_model_module_first_keeps_litellm_off_the_network(tmp_path):
+    """A library user's first import can be any module; the package sets the offline switches before it."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LITELLM_LOCAL_MODEL_COST_MAP", "TIKTOKEN_CACHE_DIR", "HF_HUB_OFFLINE")}
+    code = ("import os, assistant.answer.local; "
+            "print(os.environ['LITELLM_LOCAL_MODEL_COST_MAP'], os.environ['HF_HUB_OFFLINE'], "
+            "os.path.isdir(os.environ['TIKTOKEN_CACHE_DIR']))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "1", "True"]
+    assert "model cost map" not in done.stderr
 
 
 def test_relative_paths_a_user_sets_are_made_absolute_once(tmp_path, monkeypatch):
