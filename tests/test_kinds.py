@@ -27,6 +27,12 @@ SEED_SURVEYS = 9
     ("How do they use household surveys to predict the next job?", None),
     ("Which papers have survey data from respondents?", None),
     ("Which papers use peer reviews?", None),
+    # The singular word as a modifier, or a part of a paper: no kind either.
+    ("Which papers add a review step to LLM agents?", None),
+    ("Is there a survey question bank for LLM evaluation?", None),
+    ("Which papers give an overview of their method in a figure?", None),
+    ("Is there an overview of video generation?", "survey"),
+    ("Any survey?", "survey"),
     ("Are state space models really better than transformers on long-range benchmarks?", None),
     ("Is there a dataset of naturally recorded, improvised spoken dialogue?", None),
     ("How does GPTQ quantize the weights of GPT models?", None),

@@ -40,6 +40,12 @@ def _any(*patterns: str) -> tuple[re.Pattern[str], ...]:
 
 _NOT_PAPER_SURVEY = (r"(?!\s+(?:data|respondents?|responses?|participants?|questions?|results?|show|shows|showed"
                      r"|found|find|say|says|suggest)\b)")
+# "a review of X", "an overview on X", "any survey?": the singular word names a work only when what follows
+# is its subject or the end; "a review step", "a survey question" use it as a modifier, and "an overview of
+# their method" is a part of a paper.
+_A_WORK = (r"(?=\s*(?:[?.!,;:]|$)|\s+(?:of|on|about|for|in|into|covering|that|which|papers?|articles?)\b)"
+           r"(?!\s+of\s+(?:their|its|our|the|this|each)\s+(?:own\s+)?(?:method|approach|model|framework|pipeline"
+           r"|system|architecture|results?|work|contributions?)\b)")
 # "peer reviews", "movie reviews", "household surveys": the word before makes the kind a topic.
 _TOPIC_BEFORE = set("""peer code user users product customer human online movie restaurant hotel app amazon yelp
 household panel population census opinion national labor labour worker workers patient""".split())
@@ -50,7 +56,7 @@ KINDS: tuple[Kind, ...] = (
         asked=_any(
             rf"(?:(?P<before>[\w-]+)\s+)?{_B}(?:surveys|reviews|overviews){_E}{_NOT_PAPER_SURVEY}",
             rf"{_B}(?:any|a|an|some)\s+(?:(?:good|recent|comprehensive|systematic|literature|broad|general)\s+)?"
-            rf"(?:survey|review|overview){_E}{_NOT_PAPER_SURVEY}",
+            rf"(?:survey|review|overview){_E}{_NOT_PAPER_SURVEY}{_A_WORK}",
             rf"{_B}(?:survey|review|overview)\s+(?:papers?|articles?){_E}",
         ),
         title=re.compile(rf"{_B}(?:survey|review|overview){_E}", re.IGNORECASE),
