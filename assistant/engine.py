@@ -469,7 +469,7 @@ class Assistant:
             reply.checks += checks
             if supported := [check.text for check in checks if check.supported]:
                 yield Delta(text=f" [{ev.n}]")
-                # What the statement left out of the evidence, in the paper's own words: its figures above all.
+                # What the statement left out, in the paper's own words: its figures above all (to_quote).
                 extra = [quoted(sentence, ev.n) for sentence in to_quote(" ".join(supported), ev, self.sparse, listing)]
                 if extra:
                     yield Delta(text=" " + " ".join(quote.text for quote in extra))
