@@ -58,6 +58,10 @@ KINDS: tuple[Kind, ...] = (
             rf"{_B}(?:any|a|an|some)\s+(?:(?:good|recent|comprehensive|systematic|literature|broad|general)\s+)?"
             rf"(?:survey|review|overview){_E}{_NOT_PAPER_SURVEY}{_A_WORK}",
             rf"{_B}(?:survey|review|overview)\s+(?:papers?|articles?){_E}",
+            # the verb: "Which papers review diffusion models?", not "... survey 2,000 workers" (a topic's data)
+            rf"{_B}(?:papers?|works?|articles?)\s+(?:that\s+|which\s+)?(?:survey|review){_E}(?!\s+(?:\d[\d,]*\s+)?"
+            rf"(?:code|users?|participants?|people|workers?|respondents?|customers?|patients?|households?|clinicians?"
+            rf"|doctors?|experts?|students?|developers?|practitioners?)\b)",
         ),
         title=re.compile(rf"{_B}(?:survey|review|overview){_E}", re.IGNORECASE),
         abstract=re.compile(
