@@ -1,8 +1,8 @@
 """What the embedder benches share: the single-paper questions they score and the recall@1 table of blends.
 
 A case is (set name, index of the gold paper among the candidates or -1, readings); readings are the blend's
-MaxSim, best-sentence and dense-score lists followed by the candidate embedder's cosines. Imports nothing
-of the product, so a bench step can run in another venv.
+MaxSim, best-sentence and dense-score lists followed by the candidate embedder's cosines. Imports the
+product only inside its functions, so the embed step can import it in another venv.
 """
 from __future__ import annotations
 
@@ -27,17 +27,11 @@ def single_questions() -> list[tuple[str, dict]]:
     return out
 
 
-def ranks(scores) -> np.ndarray:
-    """0 for the highest score (the product's rule: ties keep their order)."""
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    out = np.empty(len(order))
-    out[order] = np.arange(len(order))
-    return out
-
-
 def print_recall_at_1(cases: list[tuple[str, int, tuple]], blends: dict[str, tuple[float, ...]],
                       candidates: int) -> None:
     """One row per blend (weights in the order of each case's readings; fused order weight 1, RRF k 10)."""
+    from assistant.answer.rerank import _ranks  # the product's tie rule; imported here, not where embed runs
+
     groups = list(dict.fromkeys(name for name, _, _ in cases))
     print(f"\nrecall@1 of single-paper questions (top {candidates} reranked)")
     print("| blend | " + " | ".join(f"{g} ({sum(n == g for n, _, _ in cases)})" for g in groups) + " |")
@@ -48,7 +42,7 @@ def print_recall_at_1(cases: list[tuple[str, int, tuple]], blends: dict[str, tup
             total = 1.0 / (10 + np.arange(len(readings[0])))
             for weight, scores in zip(weights, readings, strict=True):
                 if weight:
-                    total = total + weight / (10 + ranks(scores))
+                    total = total + weight / (10 + _ranks(scores))
             found[name].append(gold >= 0 and int(np.argsort(-total, kind="stable")[0]) == gold)
         print(f"| {label} | " + " | ".join(f"{np.mean(found[g]):.3f}" for g in groups) + " |")
 

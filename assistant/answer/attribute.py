@@ -249,7 +249,7 @@ def paper_prompt(template: str, question: str, evidence: Evidence, most: int = 2
 
     Fewer sentences make a shorter prompt to read before the first token (2 instead of 3: 140 instead of
     175 tokens, p50 of 30 dev questions); what the model leaves out is quoted after its statement
-    (``left_out``). On 80 dev cases, 2 sentences kept one-paper answers' fact coverage (0.532) and
+    (``to_quote``). On 80 dev cases, 2 sentences kept one-paper answers' fact coverage (0.532) and
     precision (0.952) and abstained on 13 of 14 unanswerable questions (12 with 3), but cost list answers
     5.6 points of citation recall, so lists keep 3 (evals/reports/dev_embedded_llm_80.md)."""
     shown = set(evidence.ranked[:most]) if evidence.ranked else set(evidence.sentences)
