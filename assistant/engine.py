@@ -72,6 +72,7 @@ from assistant.core.settings import Settings
 from assistant.index import open_index
 from assistant.index.base import PaperIndex, SearchFilter
 from assistant.index.embedder import Embedder, MiniLMEmbedder
+from assistant.index.reader import PaperReader, paper_reader
 from assistant.index.sparse import SparseEncoder, sparse_encoder
 from ingest.pipeline import ingest_paths
 
@@ -118,11 +119,12 @@ class Assistant:
     def __init__(self, settings: Settings, *, index: PaperIndex | None = None, embedder: Embedder | None = None,
                  sparse: SparseEncoder | None = None, reranker: Reranker | None = None,
                  chat_model: ChatModel | None | _Configured = CONFIGURED, prompts: Prompts | None = None,
-                 create_index: bool = False) -> None:
+                 create_index: bool = False, reader: PaperReader | None | _Configured = CONFIGURED) -> None:
         """``create_index`` lets a missing embedded index be created (ingest); otherwise it is an IndexUnavailable."""
         self.settings = settings
         self.prompts = prompts or load_prompts(settings.prompts_dir)
         self.embedder = embedder or MiniLMEmbedder(settings.embed)
+        self.reader = paper_reader(settings.embed) if isinstance(reader, _Configured) else reader
         self.sparse = sparse or sparse_encoder()
         self.index = index or open_index(settings, self.embedder.dim, create=create_index)
         self.chat_model = build_chat_model(settings.llm) if isinstance(chat_model, _Configured) else chat_model
@@ -131,7 +133,8 @@ class Assistant:
         self._days: tuple[float, list[int]] = (0.0, [])  # (read at, the index's feed days)
         self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
                                                    complete=self._complete_plain,
-                                                   sentence_scores=self._best_sentence_scores)
+                                                   sentence_scores=self._best_sentence_scores,
+                                                   reader_scores=self._reader_scores if self.reader else None)
 
     @property
     def model_name(self) -> str:
@@ -152,6 +155,8 @@ class Assistant:
                 self.sentence_vectors.get([(row["paper_id"], record["abstract"])])
             if warm_passages:  # the rerank stage reads each chunk as its hit passage: title + chunk text
                 warm_passages([f"{c['title']}\n{c['text']}" for c in chunks])
+        if self.reader is not None:
+            self.reader.model.embed_query("warm up")
         embedded = time.perf_counter() - started
         if self.chat_model is not None:
             try:
@@ -172,7 +177,8 @@ class Assistant:
     def ingest(self, paths: Iterable[Path], progress=None) -> IngestReport:
         """Ingest files or folders; see ingest.pipeline.ingest_paths."""
         self._days = (0.0, [])
-        return ingest_paths(paths, self.index, self.embedder, self.sparse, self.settings.ingest, progress)
+        return ingest_paths(paths, self.index, self.embedder, self.sparse, self.settings.ingest, progress,
+                            self.reader)
 
     def retrieve(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None,
                  timer: Timer | None = None, *, read_filters: bool = True) -> Retrieval:
@@ -544,6 +550,10 @@ class Assistant:
             fetched = iter(self.sentence_vectors.get(missing))
             papers = [got or next(fetched) for got in papers]
         return [float((vectors @ vector).max()) if len(vectors) else 0.0 for _, vectors in papers]
+
+    def _reader_scores(self, query: str, hits: list[Hit]) -> list[float] | None:
+        """Per hit, the paper reader's cosine of the query with its title + abstract (None: no vectors stored)."""
+        return self.reader.scores(query, hits, self.index.paper_vectors([hit.paper_id for hit in hits]))
 
     def _abstract(self, hit: Hit) -> str:
         """A found paper's whole abstract (its best chunk when the record is missing)."""

@@ -33,6 +33,7 @@ BLENDS = {
     "default blend (MaxSim 0.5, sentence 0.5, dense 0.5)": (0.5, 0.5, 0.5, 0.0),
     "default + mpnet 1": (0.5, 0.5, 0.5, 1.0),
     "default + mpnet 2": (0.5, 0.5, 0.5, 2.0),
+    "default + mpnet 3": (0.5, 0.5, 0.5, 3.0),
     "default + mpnet 4": (0.5, 0.5, 0.5, 4.0),
     "MaxSim 0.5 + mpnet 2": (0.5, 0.0, 0.0, 2.0),
     "mpnet alone": (0.0, 0.0, 0.0, 1000.0),
@@ -89,14 +90,18 @@ def embed(work: Path, wheels: Path) -> None:
              question_vectors=questions)
 
 
-def score(work: Path) -> None:
-
-    stored = np.load(work / "vectors.npz")
-    papers = dict(zip(stored["ids"], stored["papers"], strict=True))
-    questions = dict(zip(stored["questions"], stored["question_vectors"], strict=True))
+def score(work: Path | None) -> None:
+    """With ``work``: the torch vectors of ``embed``; without: the product's int8 paper reader and the vectors
+    ingest stored in the index (ASSISTANT_DATA_DIR)."""
     settings, bot = engine()
-    cases = blend_cases(bot, settings, lambda question, hits: [
-        float(papers[h.paper_id] @ questions[question]) for h in hits])
+    if work is None:
+        cases = blend_cases(bot, settings, bot._reader_scores)
+    else:
+        stored = np.load(work / "vectors.npz")
+        papers = dict(zip(stored["ids"], stored["papers"], strict=True))
+        questions = dict(zip(stored["questions"], stored["question_vectors"], strict=True))
+        cases = blend_cases(bot, settings, lambda question, hits: [
+            float(papers[h.paper_id] @ questions[question]) for h in hits])
     print_recall_at_1(cases, BLENDS, settings.rerank.candidates)
     bot.close()
 
@@ -104,11 +109,14 @@ def score(work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("step", choices=("dump", "embed", "score"))
-    parser.add_argument("--work", type=Path, required=True, help="folder for the texts, model and vectors")
+    parser.add_argument("--work", type=Path, help="folder for the texts, model and vectors (score without it: "
+                                                  "the product's paper reader and stored vectors)")
     parser.add_argument("--wheels", type=Path, help="embed: folder with the five downloaded wheels")
     args = parser.parse_args()
     if args.step == "embed" and not args.wheels:
         sys.exit("embed needs --wheels")
+    if args.step != "score" and not args.work:
+        sys.exit(f"{args.step} needs --work")
     {"dump": lambda: dump(args.work), "embed": lambda: embed(args.work, args.wheels),
      "score": lambda: score(args.work)}[args.step]()
 

@@ -9,8 +9,9 @@ from assistant.core.errors import IngestError
 from assistant.core.models import IngestReport, Paper
 from assistant.core.settings import IngestSettings
 from assistant.core.text import normalise_title
-from assistant.index.base import IndexPoint, PaperIndex, SparseVec, batched, point_id
+from assistant.index.base import READER_FIELD, IndexPoint, PaperIndex, SparseVec, batched, encode_vector, point_id
 from assistant.index.embedder import Embedder
+from assistant.index.reader import PaperReader
 from assistant.index.sparse import SparseEncoder
 from ingest.chunking import chunk_paper
 from ingest.dedup import dedupe, is_title_id, merge_paper
@@ -22,12 +23,15 @@ Progress = Callable[[str, int], None]
 
 
 def ingest_paths(paths: Iterable[Path], index: PaperIndex, embedder: Embedder, sparse: SparseEncoder,
-                 settings: IngestSettings, progress: Progress | None = None) -> IngestReport:
+                 settings: IngestSettings, progress: Progress | None = None,
+                 reader: PaperReader | None = None) -> IngestReport:
     """Ingest files/folders; bad records are reported in `errors` and never stop the valid ones.
 
     One paper is stored once whatever the sources: records are merged within a window (`dedupe`), and
     with what the index already holds, by id or, for a title-only record and an arXiv record of the
-    same title, by title (the arXiv id wins and the title-id copy is removed).
+    same title, by title (the arXiv id wins and the title-id copy is removed). With a ``reader``, every
+    paper written gets its reader vector, and stored papers that lack one (an index from before the
+    reader) get it added in place.
     """
     report = IngestReport()
     stored = index.paper_hashes()
@@ -51,7 +55,7 @@ def ingest_paths(paths: Iterable[Path], index: PaperIndex, embedder: Embedder, s
             if not unchanged:
                 todo.append((paper, replaces))
         for batch in _batches_by_chunks(todo, settings):
-            report.chunks_written += _write_batch(batch, index, embedder, sparse, settings.sparse_scope)
+            report.chunks_written += _write_batch(batch, index, embedder, sparse, settings.sparse_scope, reader)
             for paper, _chunks, replaces in batch:
                 stored[paper.paper_id] = paper.content_hash
                 by_title.setdefault(normalise_title(paper.title), set()).add(paper.paper_id)
@@ -60,7 +64,23 @@ def ingest_paths(paths: Iterable[Path], index: PaperIndex, embedder: Embedder, s
                     by_title.get(normalise_title(paper.title), set()).discard(replaces)
             if progress:
                 progress("papers", len(batch))
+    if reader is not None:
+        report.vectors_added = _add_missing_vectors(index, reader, progress)
     return report
+
+
+def _add_missing_vectors(index: PaperIndex, reader: PaperReader, progress: Progress | None) -> int:
+    """Give every stored paper without a reader vector its vector; each is one write, so a killed run
+    leaves the rest for the next one."""
+    added = 0
+    for ids in batched(index.papers_without_vectors(), 16):
+        papers = [p for p in (_stored_paper(index, paper_id) for paper_id in ids) if p is not None]
+        for paper, vector in zip(papers, reader.embed_papers(papers), strict=True):
+            index.set_paper_vector(paper.paper_id, vector)
+        added += len(papers)
+        if progress:
+            progress("paper vectors", len(papers))
+    return added
 
 
 def _title_index(titles: dict[str, str]) -> dict[str, set[str]]:
@@ -123,22 +143,26 @@ def _batches_by_chunks(papers: list[tuple[Paper, str | None]], settings: IngestS
         yield batch
 
 
-def _write_batch(batch, index: PaperIndex, embedder: Embedder, sparse: SparseEncoder, sparse_scope: str) -> int:
+def _write_batch(batch, index: PaperIndex, embedder: Embedder, sparse: SparseEncoder, sparse_scope: str,
+                 reader: PaperReader | None = None) -> int:
     """Embed first, then replace each paper's points, so a failure never leaves a paper half-deleted.
 
     A title-id copy that an arXiv record replaces is deleted last, once the merged paper is stored.
     """
     texts = [c.embed_text for _, chunks, _ in batch for c in chunks]
     dense = embedder.embed(texts)
+    read = reader.embed_papers([paper for paper, _, _ in batch]) if reader is not None else None
     points, row = [], 0
-    for paper, chunks, _ in batch:
+    for n, (paper, chunks, _) in enumerate(batch):
         # Paper scope: BM25 sees the whole abstract, so terms split across chunks still add up.
         paper_vec = sparse.embed_document(f"{paper.title}\n{paper.abstract}") if sparse_scope == "paper" else None
         for chunk in chunks:
             vec = paper_vec if paper_vec is not None else sparse.embed_document(chunk.embed_text)
+            payload = chunk_payload(paper, chunk.index, chunk.text, len(chunks))
+            if read is not None and chunk.index == 0:
+                payload[READER_FIELD] = encode_vector(read[n])
             points.append(IndexPoint(point_id(paper.paper_id, chunk.index), dense[row],
-                                     SparseVec(list(vec.indices), list(vec.values)),
-                                     chunk_payload(paper, chunk.index, chunk.text, len(chunks))))
+                                     SparseVec(list(vec.indices), list(vec.values)), payload))
             row += 1
     for paper, _, _ in batch:
         index.delete_paper(paper.paper_id)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install the project with pinned dependencies (CPU only, no torch), then the
-# embedded chat model (scripts/setup_llm.sh). Idempotent; safe to re-run.
+# paper reader (scripts/setup_reader.sh) and the embedded chat model (scripts/setup_llm.sh). Idempotent;
+# safe to re-run.
 #
 #   scripts/setup.sh [--dev] [--no-llm]
 set -euo pipefail
@@ -24,6 +25,8 @@ export UV_LINK_MODE=copy
 [[ -x .venv/bin/python ]] || uv venv --quiet --python 3.11 .venv
 uv pip install --quiet --python .venv/bin/python -e ".${extras}"
 echo "setup: python dependencies installed in .venv"
+
+PYTHON=.venv/bin/python scripts/setup_reader.sh
 
 if [[ "$with_llm" == 1 ]]; then
     PYTHON=.venv/bin/python scripts/setup_llm.sh

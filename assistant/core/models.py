@@ -206,4 +206,5 @@ class IngestReport(BaseModel):
     papers_updated: int = 0
     papers_unchanged: int = 0
     chunks_written: int = 0
+    vectors_added: int = Field(0, description="Stored papers that got the paper reader's vector they lacked.")
     errors: list[str] = Field(default_factory=list)

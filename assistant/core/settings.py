@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 APP_NAME = "paper-assistant"
 LOCAL_MODEL = "local/qwen2.5-coder-1.5b-instruct"
 GGUF_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+READER_FOLDER = "all-mpnet-base-v2-int8"
 
 
 def default_home() -> Path:
@@ -48,6 +49,19 @@ class EmbedSettings(BaseModel):
     batch_size: int = Field(1, ge=1, description="Texts per ONNX run (sorted by length); 1 measured fastest here.")
     threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 means one per CPU.")
     max_tokens: int = Field(256, ge=16, le=512, description="Word pieces per text fed to the model.")
+    paper_reader: bool = Field(
+        True, description="Store a second, stronger embedder's vector per paper at ingest (all-mpnet-base-v2, "
+                          "int8) and read it in the blend rerank; false skips it (no model needed).",
+    )
+    reader_dir: Path = Field(
+        default_factory=lambda: default_home() / "models" / READER_FOLDER,
+        description="The paper reader's model.onnx + tokenizer.json (built there by scripts/setup.sh).",
+    )
+
+    @field_validator("reader_dir")
+    @classmethod
+    def _absolute_reader(cls, value: Path) -> Path:
+        return _absolute(value)
 
 
 class QdrantSettings(BaseModel):
@@ -97,7 +111,9 @@ class RerankSettings(BaseModel):
     sentence_weight: float = Field(0.5, ge=0, description="blend: RRF weight of the best-abstract-sentence ranking.")
     dense_weight: float = Field(0.5, ge=0, description="blend: RRF weight of the ranking by the best chunk's cosine "
                                                          "from the dense search.")
-    blend_k: int = Field(10, ge=1, description="blend: RRF constant of the four rankings.")
+    reader_weight: float = Field(2.0, ge=0, description="blend: RRF weight of the ranking by the paper reader's "
+                                                          "cosine (embed.paper_reader).")
+    blend_k: int = Field(10, ge=1, description="blend: RRF constant of the five rankings.")
     model: str | None = Field(
         None, description="cross-encoder: a directory with model.onnx + tokenizer.json; litellm: a rerank model string."
     )

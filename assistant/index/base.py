@@ -8,6 +8,7 @@ decision needs. Every error of the engine underneath leaves an adapter as `Index
 
 from __future__ import annotations
 
+import base64
 import functools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +23,18 @@ DENSE, SPARSE = "dense", "bm25"
 POINT_NAMESPACE = uuid.UUID("6f1c1c0e-5b0a-4c39-9a43-8f5b7d1f0a11")
 # Fields a hit needs; the paper's whole record is not fetched per query.
 HIT_FIELDS = ["paper_id", "chunk_index", "title", "text", "feeds", "url", "code_url"]
+# Chunk 0's payload carries the paper reader's vector of title + abstract (float16, base64: 2 KB for 768-d).
+# A payload field, not a named vector, so an index written before it needs no new schema: `assistant ingest`
+# fills it in for the papers that lack it.
+READER_FIELD = "paper_vector"
+
+
+def encode_vector(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype="<f2").tobytes()).decode("ascii")
+
+
+def decode_vector(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f2").astype(np.float32)
 
 
 def point_id(paper_id: str, chunk_index: int) -> str:
@@ -135,6 +148,9 @@ class PaperIndex(Protocol):
     def delete_paper(self, paper_id: str) -> None: ...
     def paper_hashes(self) -> dict[str, str]: ...
     def paper_chunks(self, paper_id: str) -> list[dict[str, Any]]: ...
+    def paper_vectors(self, paper_ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+    def papers_without_vectors(self) -> list[str]: ...
+    def set_paper_vector(self, paper_id: str, vector: np.ndarray) -> None: ...
     def paper_titles(self) -> dict[str, str]: ...
     def paper_summaries(self) -> list[dict[str, Any]]: ...
     def feed_days(self) -> list[int]: ...
@@ -186,6 +202,17 @@ class PaperLookups:
 
     def paper_chunks(self, paper_id: str) -> list[dict[str, Any]]:
         return sorted(self._scroll(True, self._paper_filter(paper_id)), key=lambda p: p["chunk_index"])
+
+    def paper_vectors(self, paper_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """paper_id -> the paper reader's vector, for those of ``paper_ids`` that have one."""
+        if not paper_ids:
+            return {}
+        rows = self._scroll(["paper_id", READER_FIELD], self._first_chunks_filter(list(paper_ids)))
+        return {r["paper_id"]: decode_vector(r[READER_FIELD]) for r in rows if r.get(READER_FIELD)}
+
+    def papers_without_vectors(self) -> list[str]:
+        """Ids of the stored papers whose reader vector is missing (stored before the reader existed)."""
+        return sorted({r["paper_id"] for r in self._scroll(["paper_id"], self._lacking_vector_filter())})
 
 
 def batched(items: Iterable, size: int) -> Iterable[list]:

@@ -12,6 +12,7 @@ from assistant.core.errors import IndexUnavailable, first_line
 from assistant.index.base import (
     DENSE,
     HIT_FIELDS,
+    READER_FIELD,
     SPARSE,
     HybridQuery,
     HybridResult,
@@ -19,6 +20,7 @@ from assistant.index.base import (
     PaperLookups,
     ScoredChunk,
     SearchFilter,
+    encode_vector,
     translated,
 )
 
@@ -133,9 +135,26 @@ class EdgeIndex(PaperLookups):
             if offset is None:
                 return rows
 
+    @translated("store a paper vector")
+    def set_paper_vector(self, paper_id: str, vector: np.ndarray) -> None:
+        qe = self._qe
+        first = qe.Filter(must=[qe.FieldCondition(key="paper_id", match=qe.MatchValue(paper_id)), self._first_chunk()])
+        self._shard.update(qe.UpdateOperation.set_payload_by_filter(first, {READER_FIELD: encode_vector(vector)}))
+
     def _paper_filter(self, paper_id: str):
         qe = self._qe
         return qe.Filter(must=[qe.FieldCondition(key="paper_id", match=qe.MatchValue(paper_id))])
+
+    def _first_chunk(self):
+        return self._qe.FieldCondition(key="chunk_index", match=self._qe.MatchValue(0))
+
+    def _first_chunks_filter(self, paper_ids: list[str]):
+        qe = self._qe
+        return qe.Filter(must=[qe.FieldCondition(key="paper_id", match=qe.MatchAny(paper_ids)), self._first_chunk()])
+
+    def _lacking_vector_filter(self):
+        qe = self._qe
+        return qe.Filter(must=[self._first_chunk(), qe.FieldCondition(key=READER_FIELD, is_empty=True)])
 
     def _filter(self, flt: SearchFilter):
         qe = self._qe

@@ -47,6 +47,7 @@ class _OnnxEncoder:
     dim = DIM
     pooling: Literal["mean", "cls"] = "mean"
     query_prefix = ""
+    pad_id = 0
 
     def _load(self, model_file: Path, tokenizer_json: str, settings: EmbedSettings) -> None:
         ort, Tokenizer = _onnx_runtime()
@@ -55,6 +56,7 @@ class _OnnxEncoder:
         options.intra_op_num_threads = settings.threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_str(tokenizer_json)
         # Shipped tokenizer.json files pad to a fixed width; padding is ours to do per batch.
         self._tokenizer.no_padding()
@@ -105,14 +107,14 @@ class _OnnxEncoder:
     def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         encodings = self._tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), width), dtype=np.int64)
+        ids = np.full((len(texts), width), self.pad_id, dtype=np.int64)
         mask = np.zeros_like(ids)
         for row, enc in enumerate(encodings):
             ids[row, : len(enc.ids)] = enc.ids
             mask[row, : len(enc.ids)] = 1
         inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         with self._lock:
-            (hidden,) = self._session.run(["last_hidden_state"], inputs)
+            (hidden,) = self._session.run(["last_hidden_state"], {k: v for k, v in inputs.items() if k in self._inputs})
         return hidden, mask
 
 
@@ -138,3 +140,20 @@ class MiniLMEmbedder(_OnnxEncoder):
         hidden, mask = self._run([text])
         vecs = hidden[0][mask[0].astype(bool)]
         return vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(min=1e-12)
+
+
+class MpnetEmbedder(_OnnxEncoder):
+    """all-mpnet-base-v2 as int8 ONNX, built at setup from its PyPI wheels (`assistant.index.mpnet_build`):
+    mean pooling, L2-normalised, 768-d, 384 word pieces. The paper reader: one vector per paper, read at
+    rerank time (`assistant.index.reader`)."""
+
+    name = "all-mpnet-base-v2-int8"
+    dim = 768
+    pad_id = 1
+
+    def __init__(self, model_dir: Path, settings: EmbedSettings | None = None) -> None:
+        settings = (settings or EmbedSettings()).model_copy(update={"max_tokens": 384})
+        model, tokenizer = Path(model_dir) / "model.onnx", Path(model_dir) / "tokenizer.json"
+        if not model.is_file() or not tokenizer.is_file():
+            raise ModelUnavailable(f"paper reader model not found in {model_dir} (model.onnx, tokenizer.json)")
+        self._load(model, tokenizer.read_text(encoding="utf-8"), settings)

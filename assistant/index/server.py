@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from assistant.core.errors import IndexUnavailable, first_line
 from assistant.index.base import (
     DENSE,
     HIT_FIELDS,
+    READER_FIELD,
     SPARSE,
     HybridQuery,
     HybridResult,
@@ -16,6 +19,7 @@ from assistant.index.base import (
     PaperLookups,
     ScoredChunk,
     SearchFilter,
+    encode_vector,
     translated,
 )
 
@@ -100,9 +104,28 @@ class ServerIndex(PaperLookups):
             if offset is None:
                 return rows
 
+    @translated("store a paper vector")
+    def set_paper_vector(self, paper_id: str, vector: np.ndarray) -> None:
+        m = self._m
+        first = m.Filter(must=[m.FieldCondition(key="paper_id", match=m.MatchValue(value=paper_id)),
+                               self._first_chunk()])
+        self._client.set_payload(self._collection, {READER_FIELD: encode_vector(vector)},
+                                 points=m.FilterSelector(filter=first), wait=True)
+
     def _paper_filter(self, paper_id: str):
         m = self._m
         return m.Filter(must=[m.FieldCondition(key="paper_id", match=m.MatchValue(value=paper_id))])
+
+    def _first_chunk(self):
+        return self._m.FieldCondition(key="chunk_index", match=self._m.MatchValue(value=0))
+
+    def _first_chunks_filter(self, paper_ids: list[str]):
+        m = self._m
+        return m.Filter(must=[m.FieldCondition(key="paper_id", match=m.MatchAny(any=paper_ids)), self._first_chunk()])
+
+    def _lacking_vector_filter(self):
+        m = self._m
+        return m.Filter(must=[self._first_chunk(), m.IsEmptyCondition(is_empty=m.PayloadField(key=READER_FIELD))])
 
     def _filter(self, flt: SearchFilter):
         m = self._m

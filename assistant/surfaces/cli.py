@@ -117,6 +117,8 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Feed files or folde
             typer.echo(f"{report.papers_seen} papers seen: {report.papers_new} new, {report.papers_updated} updated, "
                        f"{report.papers_unchanged} unchanged; {report.chunks_written} chunks written; "
                        f"{papers} chunks in the index.")
+            if report.vectors_added:
+                typer.echo(f"{report.vectors_added} stored papers got their paper reader vector.")
             for error in report.errors:
                 typer.echo(f"error: {error}", err=True)
         if report.errors:

