@@ -45,7 +45,7 @@ from assistant.answer.context import (
 from assistant.answer.kinds import Kind, declares
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
-from assistant.answer.retrieve import Retrieval, retrieve_hits
+from assistant.answer.retrieve import Retrieval, retrieve_hits, term_coverage
 from assistant.answer.support import RESTATED_START, check_sentences, quoted
 from assistant.answer.understand import Reading, combine, day_label, describe, has_topic, search_text
 from assistant.answer.understand import read_filters as read_words
@@ -134,7 +134,8 @@ class Assistant:
         self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
                                                    complete=self._complete_plain,
                                                    sentence_scores=self._best_sentence_scores,
-                                                   reader_scores=self._reader_scores if self.reader else None)
+                                                   reader_scores=self._reader_scores if self.reader else None,
+                                                   coverage=self._coverage)
 
     @property
     def model_name(self) -> str:
@@ -550,6 +551,10 @@ class Assistant:
             fetched = iter(self.sentence_vectors.get(missing))
             papers = [got or next(fetched) for got in papers]
         return [float((vectors @ vector).max()) if len(vectors) else 0.0 for _, vectors in papers]
+
+    def _coverage(self, query: str, hits: list[Hit]) -> float:
+        """Share of the query's BM25 terms in the first hit (what retrieval's relevance verdict reads)."""
+        return term_coverage(self.sparse.embed_query(query).indices, hits[0], self.sparse) if hits else 0.0
 
     def _reader_scores(self, query: str, hits: list[Hit]) -> list[float] | None:
         """Per hit, the paper reader's cosine of the query with its title + abstract (None: no vectors stored)."""

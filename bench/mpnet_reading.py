@@ -42,6 +42,10 @@ BLENDS = {
     "default + mpnet 4": (0.5, 0.5, 0.5, 4.0),
     "MaxSim 0.5 + mpnet 2": (0.5, 0.0, 0.0, 2.0),
     "mpnet alone": (0.0, 0.0, 0.0, 1000.0),
+    # The product's rule: mpnet decides when the first candidate holds < 30 % of the question's BM25 terms.
+    **{f"default + mpnet {hi} / {lo} below coverage {t}": (
+        lambda coverage, t=t, lo=lo, hi=hi: (0.5, 0.5, 0.5, lo if coverage < t else hi))
+       for t in (0.25, 0.3, 0.35) for lo in (4.0, 8.0) for hi in (0.5, 2.0)},
 }
 
 

@@ -1,8 +1,10 @@
 """What the embedder benches share: the single-paper questions they score and the recall@1 table of blends.
 
-A case is (set name, index of the gold paper among the candidates or -1, readings); readings are the blend's
-MaxSim, best-sentence and dense-score lists followed by the candidate embedder's cosines. Imports the
-product only inside its functions, so the embed step can import it in another venv.
+A case is (set name, index of the gold paper among the candidates or -1, readings, coverage); readings are
+the blend's MaxSim, best-sentence and dense-score lists followed by the candidate embedder's cosines, and
+coverage is the share of the question's BM25 terms in the first candidate (the blend's "reworded" test).
+A blend is a tuple of weights, or a function of the coverage giving one. Imports the product only inside
+its functions, so the embed step can import it in another venv.
 """
 from __future__ import annotations
 
@@ -27,18 +29,18 @@ def single_questions() -> list[tuple[str, dict]]:
     return out
 
 
-def print_recall_at_1(cases: list[tuple[str, int, tuple]], blends: dict[str, tuple[float, ...]],
-                      candidates: int) -> None:
+def print_recall_at_1(cases: list[tuple[str, int, tuple, float]], blends: dict, candidates: int) -> None:
     """One row per blend (weights in the order of each case's readings; fused order weight 1, RRF k 10)."""
     from assistant.answer.rerank import _ranks  # the product's tie rule; imported here, not where embed runs
 
-    groups = list(dict.fromkeys(name for name, _, _ in cases))
+    groups = list(dict.fromkeys(case[0] for case in cases))
     print(f"\nrecall@1 of single-paper questions (top {candidates} reranked)")
-    print("| blend | " + " | ".join(f"{g} ({sum(n == g for n, _, _ in cases)})" for g in groups) + " |")
+    print("| blend | " + " | ".join(f"{g} ({sum(case[0] == g for case in cases)})" for g in groups) + " |")
     print("|---|" + "---|" * len(groups))
-    for label, weights in blends.items():
+    for label, blend in blends.items():
         found = {g: [] for g in groups}
-        for name, gold, readings in cases:
+        for name, gold, readings, coverage in cases:
+            weights = blend(coverage) if callable(blend) else blend
             total = 1.0 / (10 + np.arange(len(readings[0])))
             for weight, scores in zip(weights, readings, strict=True):
                 if weight:
@@ -47,7 +49,7 @@ def print_recall_at_1(cases: list[tuple[str, int, tuple]], blends: dict[str, tup
         print(f"| {label} | " + " | ".join(f"{np.mean(found[g]):.3f}" for g in groups) + " |")
 
 
-def blend_cases(bot, settings, cosines) -> list[tuple[str, int, tuple]]:
+def blend_cases(bot, settings, cosines) -> list[tuple[str, int, tuple, float]]:
     """Each question's top candidates with the blend's three readings and ``cosines(question, hits)``."""
     from assistant.answer.rerank import _dense_scores
     from assistant.answer.retrieve import retrieve_hits
@@ -61,5 +63,5 @@ def blend_cases(bot, settings, cosines) -> list[tuple[str, int, tuple]]:
         readings = (bot.reranker.maxsim.scores(text, hits), bot._best_sentence_scores(text, hits),
                     _dense_scores(hits), cosines(case["question"], hits))
         gold = next((i for i, h in enumerate(hits) if h.title == case["gold_titles"][0]), -1)
-        cases.append((name, gold, readings))
+        cases.append((name, gold, readings, bot._coverage(text, hits)))
     return cases

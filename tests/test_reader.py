@@ -170,21 +170,42 @@ def test_the_blend_reads_the_reader_and_leaves_it_out_when_no_vector_is_stored(e
         == ["a", "b", "c"]
 
 
+def test_the_reader_leads_only_when_the_question_is_in_other_words_than_its_best_candidate(embedder):
+    """At its everyday weight the reader nudges; when the first candidate holds few of the question's words
+    (``reworded``), it decides."""
+    def blend(reworded):
+        return BlendReranker(embedder, lambda _q, hits: [0.0] * len(hits), maxsim_weight=0.0, sentence_weight=0.0,
+                             dense_weight=0.0, reader_scores=lambda _q, hits: [0.0, 0.0, 1.0], reader_weight=0.5,
+                             reworded=lambda _q, hits: reworded, reworded_reader_weight=8.0)
+
+    assert [h.paper_id for h in blend(False).rerank("q", list(HITS))][0] == "a"
+    assert [h.paper_id for h in blend(True).rerank("q", list(HITS))][0] == "c"
+
+
+def test_a_question_is_reworded_when_its_first_candidate_holds_few_of_its_terms(seed):
+    """The engine's coverage: the share of the question's BM25 terms in the first hit's title and chunk."""
+    bot = seed.assistant
+    gptq = bot.search("GPTQ post-training quantization of GPT models to 3 or 4 bits", k=1)
+    assert bot._coverage("GPTQ post-training quantization of GPT models to 3 or 4 bits", gptq) >= 0.8
+    assert bot._coverage("how do I make my chatbot cheaper to run on a laptop", gptq) < 0.3
+
+
 def _without_reader(seed) -> Assistant:
     base = seed.assistant
-    settings = seed.settings.model_copy(update={"rerank": RerankSettings(reader_weight=0.0)})
+    settings = seed.settings.model_copy(update={"rerank": RerankSettings(reader_weight=0.0,
+                                                                         reworded_reader_weight=0.0)})
     return Assistant(settings, index=base.index, embedder=base.embedder, sparse=base.sparse, chat_model=None,
                      reader=base.reader)
 
 
 @pytest.mark.parametrize(("question", "gold"), [
-    # users' wording, from the user set's tune split (u107, u109): without the reader the blend puts another
-    # paper first, by >= 0.03 of score; with it the gold paper leads by >= 0.038 (the flaky-ranking lesson of
-    # test_rerank: no case decided by a hair).
-    ("Turning molecules and networks into token strings by walking each edge exactly once, so a chatbot-style "
-     "net can be pretrained on them?", "GraphGPT:"),
-    ("Does bigger-is-better follow the same predictable curve for pictures, clips and maths as it does for text?",
-     "Scaling Laws for Autoregressive Generative Modeling"),
+    # users' wording, from the user set's tune split (u062, u023): without the reader the blend puts another
+    # paper first, by >= 0.059 of score; with it the gold paper leads by >= 0.059 (the flaky-ranking lesson of
+    # test_rerank: no case decided by a hair). Both are reworded (first candidate's coverage < 0.3).
+    ("Can scans of someone's head while they look at pictures be turned into a written description of what "
+     "they saw?", "Brain Captioning:"),
+    ("Attention-style photo recognisers that are as snappy on a phone as the lightweight convnets made for "
+     "handsets?", "EfficientFormer:"),
 ])
 def test_the_paper_reader_finds_the_paper_a_reworded_question_means(seed, question, gold):
     assert not _without_reader(seed).search(question, k=5)[0].title.startswith(gold)

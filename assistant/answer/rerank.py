@@ -109,11 +109,15 @@ class BlendReranker:
     name = "blend"
 
     def __init__(self, embedder, sentence_scores, maxsim_weight: float = 0.5, sentence_weight: float = 0.5,
-                 rrf_k: int = 10, dense_weight: float = 0.5, reader_scores=None, reader_weight: float = 0.0) -> None:
+                 rrf_k: int = 10, dense_weight: float = 0.5, reader_scores=None, reader_weight: float = 0.0,
+                 reworded=None, reworded_reader_weight: float | None = None) -> None:
         self.maxsim = MaxSimReranker(embedder)
         self._sentence_scores = sentence_scores  # callable(query, hits) -> best sentence cosine per hit
         self._reader_scores = reader_scores  # callable(query, hits) -> reader cosine per hit, or None
         self._weights = (maxsim_weight, sentence_weight, dense_weight, reader_weight if reader_scores else 0.0)
+        # callable(query, hits) -> True when the question is in other words than its best candidate's: the
+        # reader's weight is then ``reworded_reader_weight``.
+        self._reworded, self._reworded_weight = reworded, reworded_reader_weight
         self._k = rrf_k
 
     def warm(self, passages: list[str]) -> None:
@@ -125,8 +129,11 @@ class BlendReranker:
             return hits
         readings = (lambda: self.maxsim.scores(query, hits), lambda: self._sentence_scores(query, hits),
                     lambda: _dense_scores(hits), lambda: self._reader_scores(query, hits))
+        weights = self._weights
+        if self._reader_scores and self._reworded and self._reworded_weight is not None and self._reworded(query, hits):
+            weights = (*weights[:3], self._reworded_weight)
         score = 1.0 / (self._k + np.arange(len(hits)))
-        for weight, scores in zip(self._weights, readings, strict=True):
+        for weight, scores in zip(weights, readings, strict=True):
             if weight and (read := scores()) is not None:
                 score += weight / (self._k + _ranks(read))
         return _reordered(hits, score)
@@ -237,13 +244,16 @@ def _parse_ranking(reply: str, n: int) -> list[int]:
 
 
 def build_reranker(settings: RerankSettings, *, embedder=None, complete=None, sentence_scores=None,
-                   reader_scores=None) -> Reranker:
-    """The reranker the settings ask for."""
+                   reader_scores=None, coverage=None) -> Reranker:
+    """The reranker the settings ask for; ``coverage(query, hits)`` is the share of the query's terms in the
+    first hit (blend: below ``reworded_coverage`` the question is read as reworded)."""
     if settings.kind == "none":
         return NoReranker()
     if settings.kind == "blend":
+        reworded = (lambda query, hits: coverage(query, hits) < settings.reworded_coverage) if coverage else None
         return BlendReranker(embedder, sentence_scores, settings.maxsim_weight, settings.sentence_weight,
-                             settings.blend_k, settings.dense_weight, reader_scores, settings.reader_weight)
+                             settings.blend_k, settings.dense_weight, reader_scores, settings.reader_weight,
+                             reworded, settings.reworded_reader_weight)
     if settings.kind == "maxsim":
         return MaxSimReranker(embedder)
     if not settings.model and settings.kind in ("cross-encoder", "litellm"):

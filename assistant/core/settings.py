@@ -111,8 +111,14 @@ class RerankSettings(BaseModel):
     sentence_weight: float = Field(0.5, ge=0, description="blend: RRF weight of the best-abstract-sentence ranking.")
     dense_weight: float = Field(0.5, ge=0, description="blend: RRF weight of the ranking by the best chunk's cosine "
                                                          "from the dense search.")
-    reader_weight: float = Field(2.0, ge=0, description="blend: RRF weight of the ranking by the paper reader's "
-                                                          "cosine (embed.paper_reader).")
+    reader_weight: float = Field(0.5, ge=0, description="blend: RRF weight of the ranking by the paper reader's "
+                                                          "cosine (embed.paper_reader) for a question in its best "
+                                                          "candidate's words.")
+    reworded_reader_weight: float = Field(
+        8.0, ge=0, description="blend: the reader's weight for a question in other words: its best candidate holds "
+                               "less than reworded_coverage of the question's BM25 terms (measured, README).",
+    )
+    reworded_coverage: float = Field(0.3, ge=0, le=1, description="blend: see reworded_reader_weight.")
     blend_k: int = Field(10, ge=1, description="blend: RRF constant of the five rankings.")
     model: str | None = Field(
         None, description="cross-encoder: a directory with model.onnx + tokenizer.json; litellm: a rerank model string."
