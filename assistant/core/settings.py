@@ -281,6 +281,7 @@ class Settings(BaseSettings):
             "index": self.qdrant.url or str(self.qdrant_path),
             "chat_db": str(self.chat_db),
             "model": str(self.llm.gguf_path) if self.llm.model.startswith("local/") else self.llm.model,
+            "paper_reader": str(self.embed.reader_dir) if self.embed.paper_reader else "off",
         }
 
     def masked(self) -> dict[str, Any]:
