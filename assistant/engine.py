@@ -375,8 +375,7 @@ class Assistant:
             Citation(n=ev.n, paper_id=ev.hit.paper_id, title=ev.hit.title, url=ev.hit.url, code_url=ev.hit.code_url,
                      feeds=ev.hit.feeds, snippet=" ".join(ev.sentences)) for ev in evidence])
         timer.timings_ms["sources"] = round((time.perf_counter() - started) * 1000, 2)
-        chosen = (evidence if found.by_filter else
-                  choose_papers(evidence, found.listing, self.settings.llm.list_papers, self.settings.llm.list_close))
+        chosen = evidence if found.by_filter else self._choose(query, evidence, found.listing)
         reply = Reply()
         if chat_model is None:  # also a question of only filters: its listing is the answer
             reply.text = extractive_text(chosen, f"The papers that pass the filter ({'; '.join(found.filters)}):"
@@ -551,6 +550,13 @@ class Assistant:
             fetched = iter(self.sentence_vectors.get(missing))
             papers = [got or next(fetched) for got in papers]
         return [float((vectors @ vector).max()) if len(vectors) else 0.0 for _, vectors in papers]
+
+    def _choose(self, query: str, evidence: list[Evidence], listing: bool) -> list[Evidence]:
+        """The papers an answer states something about (`choose_papers`); a listing also reads the paper reader."""
+        llm = self.settings.llm
+        reader = self._reader_scores(query, [ev.hit for ev in evidence]) if listing and self.reader else None
+        return choose_papers(evidence, listing, llm.list_papers, llm.list_close_read if reader else llm.list_close,
+                             reader, llm.list_reader_margin)
 
     def _coverage(self, query: str, hits: list[Hit]) -> float:
         """Share of the query's BM25 terms in the first hit (what retrieval's relevance verdict reads)."""

@@ -4,10 +4,14 @@ For the list and filter cases of the user set (`evals/datasets/user.jsonl`) it r
 the engine (so filters said in the question are read, as in the product), selects evidence, and sweeps
 ``llm.list_close``: a listing states the first paper and those whose best evidence sentence scores at
 least list_close x the first's (at most ``llm.list_papers``). Prints, per split, retrieval recall@k and
-the precision / recall / F1 of the stated papers against the gold set, and the papers per answer. Tune on
-the 'tune' rows; the 'heldout' rows are there to confirm, not to pick from.
+the precision / recall / F1 of the stated papers against the gold set, and the papers per answer. With
+``--reader-margin``, a stated paper must also be within that margin of the first paper's paper-reader cosine
+(the product's rule when the reader's vectors are there; "-" = no reader gate). Tune on the 'tune' rows; the
+'heldout' rows are there to confirm, not to pick from.
 
     ASSISTANT_DATA_DIR=/tmp/evaldata python bench/listing.py [--k 5 8 10 15] [--most 6 8 10]
+    ASSISTANT_DATA_DIR=/tmp/evaldata python bench/listing.py --k 10 --most 6 --close 0.5 0.6 0.7 \
+        --reader-margin 0.08 0.1 0.12 0.15 0.2 [--dataset evals/datasets/dev.jsonl --types multi]
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[5, 8, 10, 15], help="papers retrieved and read")
     parser.add_argument("--most", type=int, nargs="+", default=[6, 8, 10], help="most papers stated")
     parser.add_argument("--close", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9])
+    parser.add_argument("--reader-margin", type=float, nargs="+", default=[None],
+                        help="gate stated papers on the paper reader's cosine (default: no gate)")
     parser.add_argument("--types", nargs="+", default=["list", "filter"],
                         help="case types to score ('multi' for the dev set's multi-paper questions)")
     args = parser.parse_args()
@@ -40,8 +46,8 @@ def main() -> None:
     cases = [c for c in load_dataset(args.dataset, engine.paper_titles().values()) if c.type in args.types]
     print(f"{len(cases)} {'/'.join(args.types)} cases ({sum(c.split == 'tune' for c in cases)} tune); "
           f"listing detected for {sum(engine.retrieve(c.questions[-1]).listing for c in cases)}")
-    print("| split | k | most | close | recall@k | P | R | F1 | papers/answer |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| split | k | most | close | reader margin | recall@k | P | R | F1 | papers/answer |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for k in args.k:
         rows = []
         for case in cases:
@@ -51,25 +57,29 @@ def main() -> None:
                                        engine.sparse, engine.sentence_vectors)
             gold = scorer.gold_ids(case)
             recall = len({h.paper_id for h in found.hits} & gold) / len(gold)
-            rows.append((case.split, evidence, gold, recall))
+            reader = engine._reader_scores(found.query, [ev.hit for ev in evidence]) if engine.reader else None
+            rows.append((case.split, evidence, gold, recall, reader))
         for most in args.most:
             for close in args.close:
-                for split in sorted({c.split for c in cases}, reverse=True):
-                    print(_row(split, k, most, close, [r[1:] for r in rows if r[0] == split]))
+                for margin in args.reader_margin:
+                    for split in sorted({c.split for c in cases}, reverse=True):
+                        print(_row(split, k, most, close, margin, [r[1:] for r in rows if r[0] == split]))
     engine.close()
 
 
-def _row(split: str, k: int, most: int, close: float, rows) -> str:
+def _row(split: str, k: int, most: int, close: float, margin: float | None, rows) -> str:
     precisions, recalls, sizes = [], [], []
-    for evidence, gold, _ in rows:
-        stated = {ev.hit.paper_id for ev in choose_papers(evidence, True, most, close)}
+    for evidence, gold, _, reader in rows:
+        gate = reader if margin is not None else None
+        stated = {ev.hit.paper_id for ev in choose_papers(evidence, True, most, close, gate, margin or 0.0)}
         precisions.append(len(stated & gold) / len(stated) if stated else 0.0)
         recalls.append(len(stated & gold) / len(gold))
         sizes.append(len(stated))
     p, r = sum(precisions) / len(rows), sum(recalls) / len(rows)
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     recall_k = sum(row[2] for row in rows) / len(rows)
-    return (f"| {split} | {k} | {most} | {close} | {recall_k:.3f} | {p:.3f} | {r:.3f} | {f1:.3f} | "
+    return (f"| {split} | {k} | {most} | {close} | {'-' if margin is None else margin} | {recall_k:.3f} | "
+            f"{p:.3f} | {r:.3f} | {f1:.3f} | "
             f"{sum(sizes) / len(sizes):.2f} |")
 
 

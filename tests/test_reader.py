@@ -17,6 +17,7 @@ import pytest
 from conftest import make_settings, write_jsonl
 from qdrant_client import QdrantClient
 
+from assistant.answer.attribute import Evidence, choose_papers, select_evidence
 from assistant.answer.rerank import BlendReranker
 from assistant.core.errors import ModelUnavailable
 from assistant.core.models import Hit
@@ -188,6 +189,38 @@ def test_a_question_is_reworded_when_its_first_candidate_holds_few_of_its_terms(
     gptq = bot.search("GPTQ post-training quantization of GPT models to 3 or 4 bits", k=1)
     assert bot._coverage("GPTQ post-training quantization of GPT models to 3 or 4 bits", gptq) >= 0.8
     assert bot._coverage("how do I make my chatbot cheaper to run on a laptop", gptq) < 0.3
+
+
+def test_a_listing_leaves_out_a_paper_the_reader_puts_far_from_the_first():
+    """Close evidence sentences are not enough: the paper as a whole must read as close to the question as the
+    first does. A paper without a stored vector is not held back, and a one-paper answer is unchanged."""
+    evidence = [Evidence(n=i + 1, hit=hit, text=hit.title, sentences=[hit.title], score=score)
+                for i, (hit, score) in enumerate(zip(HITS, [1.0, 0.9, 0.8], strict=True))]
+
+    def stated(*args) -> list[str]:
+        return [ev.hit.paper_id for ev in choose_papers(evidence, *args)]
+
+    assert stated(True, 6, 0.6) == ["a", "b", "c"]
+    assert stated(True, 6, 0.6, [0.6, 0.55, 0.3], 0.12) == ["a", "b"]
+    assert stated(True, 6, 0.6, [0.6, -np.inf, 0.3], 0.12) == ["a", "b"]
+    assert stated(True, 6, 0.6, [-np.inf, 0.55, 0.3], 0.12) == ["a", "b", "c"]
+    assert stated(False, 6, 0.6, [0.6, 0.55, 0.3], 0.12) == ["a"]
+
+
+def test_a_seed_listing_reads_the_reader(seed):
+    """Which papers a "which papers ..." answer states, end to end: the engine applies the reader's gate with
+    close 0.6 and margin 0.12, the first paper is always stated, and every stated one is within the margin."""
+    bot = seed.assistant
+    question = "Which papers are about storing a model's weights in fewer bits so it runs cheaper?"
+    found = bot.retrieve(question)
+    evidence = select_evidence(found.query, [(h, bot._paper_text(h)) for h in found.hits], bot.sparse,
+                               bot.sentence_vectors)
+    reader = bot._reader_scores(found.query, [ev.hit for ev in evidence])
+    assert reader is not None and len(reader) == len(evidence)
+    chosen = [ev.hit.paper_id for ev in bot._choose(found.query, evidence, True)]
+    assert chosen[0] == evidence[0].hit.paper_id
+    assert chosen == [ev.hit.paper_id for ev in choose_papers(evidence, True, 6, 0.6, reader, 0.12)]
+    assert all(reader[i] >= reader[0] - 0.12 for i, ev in enumerate(evidence) if ev.hit.paper_id in chosen)
 
 
 def _without_reader(seed) -> Assistant:

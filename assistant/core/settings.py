@@ -160,7 +160,12 @@ class LLMSettings(BaseModel):
                              "best paper's); other questions are answered from the best paper.")
     list_close: float = Field(
         0.7, gt=0, le=1, description="A listing covers the papers whose best evidence sentence scores at least this "
-                                     "share of the first paper's (calibrated, bench/README.md).")
+                                     "share of the first paper's (calibrated, bench/README.md; without the paper "
+                                     "reader).")
+    list_close_read: float = Field(
+        0.6, gt=0, le=1, description="list_close when the paper reader's vectors are there: a listed paper must then "
+                                     "also be within list_reader_margin of the first paper's reader cosine.")
+    list_reader_margin: float = Field(0.12, ge=0, description="See list_close_read (calibrated, README).")
     paper_tokens: int = Field(70, ge=16, description="Most tokens generated per paper in an attributed answer.")
     n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
     n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
