@@ -102,8 +102,10 @@ class BlendReranker:
     weight 1 would give 0.538 there but cost dev 1.6 points; README). The dense reading at weight 0.5 took
     the tune questions' recall@1 from 0.474 to 0.538 (held-out 0.579 -> 0.632) for 1.1 points of dev
     (0.978 -> 0.967): within the top 20, BM25's pull toward the abstract's words is what misleads a
-    reworded question, and the dense score is the reading that ignores them. The paper reader's figures are
-    in `RerankSettings.reader_weight`'s measurement (README).
+    reworded question, and the dense score is the reading that ignores them. The paper reader decides when
+    the question is ``reworded`` (its first candidate holds under 30 % of its BM25 terms: weight 8) and only
+    nudges otherwise (0.5): tune recall@1 0.538 -> 0.705, held-out 0.632 -> 0.711, dev 0.967 unchanged; at
+    one weight for all questions, 2, it gave 0.641 / 0.632 and cost dev a point (README).
     """
 
     name = "blend"
