@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
@@ -86,6 +87,10 @@ class _Configured:
 
 
 CONFIGURED = _Configured()
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
 
 
 @dataclass
@@ -335,7 +340,12 @@ class Assistant:
             rewritten = chat_model.complete("You rewrite follow-up questions.", prompt).strip()
         except LLMError:
             return heuristic_standalone(question, history)
-        return rewritten.splitlines()[0].strip().strip('"') if rewritten else question
+        rewritten = rewritten.splitlines()[0].strip().strip('"') if rewritten else ""
+        # A rewrite that is empty or the follow-up as typed lost what "they" and "it" refer to (the embedded
+        # model did so on f007 of the dev set, and the search found another paper): join the previous question.
+        if _words(rewritten) in ([], _words(question)):
+            return heuristic_standalone(question, history)
+        return rewritten
 
     def events(self, question: str, history: list[Turn] | None = None, k: int | None = None,
                search_filter: SearchFilter | None = None, model: str | None = None, *,

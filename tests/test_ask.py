@@ -113,6 +113,21 @@ def test_extractive_answer_without_llm_cites_numbered_papers(seed):
     assert_cites_only_retrieved(answer)
 
 
+@pytest.mark.parametrize("rewrite", ["What speed-up did they report?", "  what speed up did they report  ", " "])
+def test_a_condensation_that_keeps_the_follow_up_as_typed_joins_the_previous_question(seed, rewrite):
+    """The embedded model sometimes returns the follow-up unchanged: "they" would then be searched for alone."""
+    history = [Turn(role="user", content=QUESTION), Turn(role="assistant", content="GPTQ does it [1].")]
+    follow_up = "What speed-up did they report?"
+    assert with_llm(seed, rewrite).standalone_query(follow_up, history) == f"{QUESTION} {follow_up}"
+
+
+def test_a_real_condensation_is_searched_as_written(seed):
+    history = [Turn(role="user", content=QUESTION), Turn(role="assistant", content="GPTQ does it [1].")]
+    rewrite = "What speed-up did GPTQ report for 3-bit GPT models?"
+    assert with_llm(seed, f'"{rewrite}"\nextra line').standalone_query("What speed-up did they report?",
+                                                                     history) == rewrite
+
+
 def test_follow_up_question_retrieves_the_paper_under_discussion(seed):
     history = [Turn(role="user", content=QUESTION),
                Turn(role="assistant", content="GPTQ quantizes each layer with second-order information [1].")]

@@ -186,8 +186,9 @@ def test_the_reader_leads_only_when_the_question_is_in_other_words_than_its_best
 def test_a_question_is_reworded_when_its_first_candidate_holds_few_of_its_terms(seed):
     """The engine's coverage: the share of the question's BM25 terms in the first hit's title and chunk."""
     bot = seed.assistant
-    gptq = bot.search("GPTQ post-training quantization of GPT models to 3 or 4 bits", k=1)
-    assert bot._coverage("GPTQ post-training quantization of GPT models to 3 or 4 bits", gptq) >= 0.8
+    worded = "GPTQ post-training quantization of generative pre-trained transformers"
+    gptq = bot.search(worded, k=1)
+    assert gptq[0].title.startswith("GPTQ") and bot._coverage(worded, gptq) >= 0.5
     assert bot._coverage("how do I make my chatbot cheaper to run on a laptop", gptq) < 0.3
 
 

@@ -99,7 +99,8 @@ def test_a_list_entry_that_restates_the_question_is_replaced_by_a_sentence_of_it
     assert "better or cheaper" not in answer.answer
     lines = answer.answer.split("\n\n")
     assert len(lines) == len(calls) == len(answer.citations)  # every paper stays listed
-    assert all(line.endswith(f"” [{n}]") for n, line in enumerate(lines[1:], 2))  # a quote of its abstract
+    # a quote of its abstract, marked with its source number (the stated papers need not be sources 1, 2, 3)
+    assert all(line.endswith(f"” [{c.n}]") for line, c in zip(lines[1:], answer.citations[1:], strict=True))
     restated = [c for c in answer.sentences if not c.supported]
     assert len(restated) == len(calls) - 1 and all(c.reason.startswith("restates the question") for c in restated)
     for citation in answer.citations[1:]:  # each quote is its paper's own sentence, highlighted as the evidence
