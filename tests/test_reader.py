@@ -244,3 +244,11 @@ def _without_reader(seed) -> Assistant:
 def test_the_paper_reader_finds_the_paper_a_reworded_question_means(seed, question, gold):
     assert not _without_reader(seed).search(question, k=5)[0].title.startswith(gold)
     assert seed.assistant.search(question, k=5)[0].title.startswith(gold)
+
+
+def test_both_encoders_leave_the_cores_when_a_run_ends(embedder, reader):
+    """A search runs MiniLM, the reader and numpy's MaxSim one after another on 2 cores: ONNX Runtime's worker
+    threads spinning after a run slowed the next step: search + rerank p50 93 -> 55 ms without it."""
+    for model in (embedder, reader.model):
+        options = model._session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
