@@ -389,14 +389,15 @@ class Assistant:
         reply = Reply()
         if chat_model is None:  # also a question of only filters: its listing is the answer
             reply.text = extractive_text(chosen, f"The papers that pass the filter ({'; '.join(found.filters)}):"
-                                         if found.by_filter else None)
+                                         if found.by_filter else None, self.sparse)
             yield Delta(text=reply.text)
         elif context is None:
             reply = yield from self._write_per_paper(question, chosen, chat_model, timer, started)
         else:
             reply = yield from self._write_from_context(question, context, chat_model, timer, started)
         if reply.declined and (found.named or found.best_dense >= self.settings.retrieval.confident_dense):
-            reply.text = extractive_text(chosen)  # the model saw no answer, but the match is close: quote it
+            # The model saw no answer, but the match is close: quote it.
+            reply.text = extractive_text(chosen, sparse=self.sparse)
             yield Delta(text=("\n\n" if reply.shown else "") + reply.text)
         elif reply.declined:
             timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
@@ -406,7 +407,8 @@ class Assistant:
                                       sentences=reply.checks, **base))
             return
         if reply.failed:  # never dressed as an answer: the cited extractive one, with the reason
-            fallback = GENERATION_FAILED_NOTE.format(reason=reply.failed) + "\n\n" + extractive_text(chosen)
+            fallback = (GENERATION_FAILED_NOTE.format(reason=reply.failed) + "\n\n"
+                        + extractive_text(chosen, sparse=self.sparse))
             yield Delta(text=("\n\n" if reply.shown else "") + fallback)
             reply.text = fallback
         cleaned, citations, removed = verify_citations(reply.text, sources)

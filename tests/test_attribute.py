@@ -11,6 +11,7 @@ import pytest
 from assistant.answer.attribute import (
     Evidence,
     _figures,
+    extractive_text,
     held_back,
     is_list_question,
     left_out,
@@ -150,6 +151,28 @@ def test_a_one_paper_answer_quotes_figures_from_anywhere_in_the_abstract_and_a_l
     assert to_quote(said, with_figure, sparse, listing=True) == [abstract[2]]
 
 
+def test_a_one_paper_extractive_answer_adds_the_abstracts_figures_and_a_list_does_not(sparse):
+    abstract = [
+        "Large language models are expensive to run.",
+        "In this paper, we propose GPTQ, a new one-shot weight quantization method based on approximate "
+        "second-order information.",
+        "It quantizes models of 175 billion parameters in approximately four GPU hours.",
+        "Code is available for practitioners.",
+        "We show end-to-end inference speedups of around 3.25x on NVIDIA A100 and 4.5x on A6000.",
+    ]
+    hit = Hit(paper_id="gptq", title="GPTQ", score=1.0, snippet=abstract[1])
+    evidence = Evidence(n=1, hit=hit, text="GPTQ. " + " ".join(abstract), sentences=[abstract[0], abstract[4]],
+                        score=0.8, best=abstract[4])
+    # The evidence keeps its place; the figure sentence it lacks joins in abstract order; no figure, no quote.
+    assert extractive_text([evidence], sparse=sparse).splitlines()[1] == (
+        f"- GPTQ [1]: {abstract[0]} {abstract[2]} {abstract[4]}")
+    assert extractive_text([evidence]).splitlines()[1] == f"- GPTQ [1]: {abstract[0]} {abstract[4]}"
+    other = Evidence(n=2, hit=hit.model_copy(update={"paper_id": "other"}), text=evidence.text,
+                     sentences=[abstract[1]], score=0.7)
+    assert [line.split(": ", 1)[1] for line in extractive_text([evidence, other], sparse=sparse).splitlines()[1:]] == [
+        f"{abstract[0]} {abstract[4]}", abstract[1]]
+
+
 # --- the engine ---------------------------------------------------------------------------------------------
 
 
@@ -208,9 +231,12 @@ def test_a_statement_with_a_figure_not_in_its_abstract_is_removed_and_reported(s
 
 
 def test_every_paper_declining_abstains_unless_the_match_is_close(seed):
-    close = mocked(seed, "NOT COVERED").ask(GPTQ_QUESTION)
+    events = list(mocked(seed, "NOT COVERED").events(GPTQ_QUESTION))
+    close, evidence = events[-1].answer, events[0].papers[0].snippet
     assert not close.abstained and not close.generation_failed  # the evidence is quoted, cited
     assert close.citations and close.answer.startswith("The most relevant papers")
+    # Quoted with the results its evidence lacks, from elsewhere in the abstract (the one-paper quotes).
+    assert "3.25x" in close.answer and "3.25x" not in evidence
     weak = engine(seed, ChatModel(LLMSettings(model="openai/gpt-4o-mini", num_retries=0),
                                   {"mock_response": "NOT COVERED"})).ask(
         "What BLEU score did the original Transformer paper report on WMT 2014 English-German?")
