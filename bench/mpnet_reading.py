@@ -44,9 +44,25 @@ BLENDS = {
     "mpnet alone": (0.0, 0.0, 0.0, 1000.0),
     # The product's rule: mpnet decides when the first candidate holds < 30 % of the question's BM25 terms.
     **{f"default + mpnet {hi} / {lo} below coverage {t}": (
-        lambda coverage, t=t, lo=lo, hi=hi: (0.5, 0.5, 0.5, lo if coverage < t else hi))
+        lambda coverage, readings, t=t, lo=lo, hi=hi: (0.5, 0.5, 0.5, lo if coverage < t else hi))
        for t in (0.25, 0.3, 0.35) for lo in (4.0, 8.0) for hi in (0.5, 2.0)},
+    # ... or when mpnet's favourite reads this much closer than the other readings' favourite (the default: 0.1).
+    **{f"default + mpnet 0.5 / 8 below coverage 0.3 or a lead of {lead}": (
+        lambda coverage, readings, lead=lead: (0.5, 0.5, 0.5, 8.0 if coverage < 0.3 or reader_lead(readings) >= lead
+                                               else 0.5))
+       for lead in (0.02, 0.05, 0.08, 0.1, 0.12, 0.15)},
 }
+
+
+def reader_lead(readings) -> float:
+    """How much closer mpnet's favourite candidate reads than the favourite of the blend's other readings."""
+    from assistant.answer.rerank import _ranks
+
+    score = 1.0 / (10 + np.arange(len(readings[0])))
+    for scores in readings[:3]:
+        score = score + 0.5 / (10 + _ranks(scores))
+    cosines = np.asarray(readings[3])
+    return float(cosines.max() - cosines[int(np.argmax(score))])
 
 
 def engine():

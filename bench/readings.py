@@ -3,8 +3,8 @@
 A case is (set name, index of the gold paper among the candidates or -1, readings, coverage); readings are
 the blend's MaxSim, best-sentence and dense-score lists followed by the candidate embedder's cosines, and
 coverage is the share of the question's BM25 terms in the first candidate (the blend's "reworded" test).
-A blend is a tuple of weights, or a function of the coverage giving one. Imports the product only inside
-its functions, so the embed step can import it in another venv.
+A blend is a tuple of weights, or a function of the coverage and the readings giving one. Imports the product
+only inside its functions, so the embed step can import it in another venv.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def print_recall_at_1(cases: list[tuple[str, int, tuple, float]], blends: dict, 
     for label, blend in blends.items():
         found = {g: [] for g in groups}
         for name, gold, readings, coverage in cases:
-            weights = blend(coverage) if callable(blend) else blend
+            weights = blend(coverage, readings) if callable(blend) else blend
             total = 1.0 / (10 + np.arange(len(readings[0])))
             for weight, scores in zip(weights, readings, strict=True):
                 if weight:

@@ -183,6 +183,19 @@ def test_the_reader_leads_only_when_the_question_is_in_other_words_than_its_best
     assert [h.paper_id for h in blend(True).rerank("q", list(HITS))][0] == "c"
 
 
+@pytest.mark.parametrize(("reader", "first"), [
+    ([0.50, 0.40, 0.62], "c"),  # its favourite reads 0.12 closer than the other readings' favourite "a": it decides
+    ([0.50, 0.40, 0.58], "a"),  # 0.08 closer: it only nudges
+    ([-np.inf, 0.40, 0.90], "a"),  # "a" has no stored vector: no lead can be read against it
+])
+def test_the_reader_decides_when_its_favourite_reads_far_closer_than_the_others(embedder, reader, first):
+    """A question in its best candidate's words can still mean another paper: the reader's lead says so."""
+    blend = BlendReranker(embedder, lambda _q, hits: [1.0, 0.0, 0.0], maxsim_weight=0.0, sentence_weight=0.5,
+                          dense_weight=0.0, reader_scores=lambda _q, hits: reader, reader_weight=0.5,
+                          reworded=lambda _q, hits: False, reworded_reader_weight=8.0, reader_lead=0.1)
+    assert [h.paper_id for h in blend.rerank("q", list(HITS))][0] == first
+
+
 def test_a_question_is_reworded_when_its_first_candidate_holds_few_of_its_terms(seed):
     """The engine's coverage: the share of the question's BM25 terms in the first hit's title and chunk."""
     bot = seed.assistant

@@ -112,14 +112,16 @@ class BlendReranker:
 
     def __init__(self, embedder, sentence_scores, maxsim_weight: float = 0.5, sentence_weight: float = 0.5,
                  rrf_k: int = 10, dense_weight: float = 0.5, reader_scores=None, reader_weight: float = 0.0,
-                 reworded=None, reworded_reader_weight: float | None = None) -> None:
+                 reworded=None, reworded_reader_weight: float | None = None, reader_lead: float | None = None) -> None:
         self.maxsim = MaxSimReranker(embedder)
         self._sentence_scores = sentence_scores  # callable(query, hits) -> best sentence cosine per hit
         self._reader_scores = reader_scores  # callable(query, hits) -> reader cosine per hit, or None
-        self._weights = (maxsim_weight, sentence_weight, dense_weight, reader_weight if reader_scores else 0.0)
-        # callable(query, hits) -> True when the question is in other words than its best candidate's: the
-        # reader's weight is then ``reworded_reader_weight``.
-        self._reworded, self._reworded_weight = reworded, reworded_reader_weight
+        self._weights = (maxsim_weight, sentence_weight, dense_weight)
+        self._reader_weight = reader_weight
+        # The reader's weight is ``reworded_reader_weight`` when ``reworded(query, hits)`` says the question is in
+        # other words than its best candidate's, or when the reader's favourite reads at least ``reader_lead``
+        # closer to the question than the favourite of the other readings.
+        self._reworded, self._reworded_weight, self._lead = reworded, reworded_reader_weight, reader_lead
         self._k = rrf_k
 
     def warm(self, passages: list[str]) -> None:
@@ -130,15 +132,25 @@ class BlendReranker:
         if len(hits) < 2:
             return hits
         readings = (lambda: self.maxsim.scores(query, hits), lambda: self._sentence_scores(query, hits),
-                    lambda: _dense_scores(hits), lambda: self._reader_scores(query, hits))
-        weights = self._weights
-        if self._reader_scores and self._reworded and self._reworded_weight is not None and self._reworded(query, hits):
-            weights = (*weights[:3], self._reworded_weight)
+                    lambda: _dense_scores(hits))
         score = 1.0 / (self._k + np.arange(len(hits)))
-        for weight, scores in zip(weights, readings, strict=True):
-            if weight and (read := scores()) is not None:
-                score += weight / (self._k + _ranks(read))
+        for weight, scores in zip(self._weights, readings, strict=True):
+            if weight:
+                score += weight / (self._k + _ranks(scores()))
+        reader = self._reader_scores(query, hits) if self._reader_scores else None
+        if reader is not None:
+            weight = self._reworded_weight if self._reader_decides(query, hits, reader, score) else self._reader_weight
+            if weight:
+                score += weight / (self._k + _ranks(reader))
         return _reordered(hits, score)
+
+    def _reader_decides(self, query: str, hits: list[Hit], reader: list[float], score: np.ndarray) -> bool:
+        if self._reworded_weight is None:
+            return False
+        if self._reworded and self._reworded(query, hits):
+            return True
+        others = reader[int(np.argmax(score))]  # the other readings' favourite (ties: the fused order's first)
+        return self._lead is not None and np.isfinite(others) and max(reader) - others >= self._lead
 
 
 def _dense_scores(hits: list[Hit]) -> list[float]:
@@ -255,7 +267,7 @@ def build_reranker(settings: RerankSettings, *, embedder=None, complete=None, se
         reworded = (lambda query, hits: coverage(query, hits) < settings.reworded_coverage) if coverage else None
         return BlendReranker(embedder, sentence_scores, settings.maxsim_weight, settings.sentence_weight,
                              settings.blend_k, settings.dense_weight, reader_scores, settings.reader_weight,
-                             reworded, settings.reworded_reader_weight)
+                             reworded, settings.reworded_reader_weight, settings.reader_lead)
     if settings.kind == "maxsim":
         return MaxSimReranker(embedder)
     if not settings.model and settings.kind in ("cross-encoder", "litellm"):

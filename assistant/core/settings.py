@@ -116,9 +116,15 @@ class RerankSettings(BaseModel):
                                                           "candidate's words.")
     reworded_reader_weight: float = Field(
         8.0, ge=0, description="blend: the reader's weight for a question in other words: its best candidate holds "
-                               "less than reworded_coverage of the question's BM25 terms (measured, README).",
+                               "less than reworded_coverage of the question's BM25 terms, or the reader leads by "
+                               "reader_lead (measured, README).",
     )
     reworded_coverage: float = Field(0.3, ge=0, le=1, description="blend: see reworded_reader_weight.")
+    reader_lead: float = Field(
+        0.1, ge=0, le=2, description="blend: the reader's weight is reworded_reader_weight too when its favourite "
+                                     "paper's cosine is this much above that of the other readings' favourite "
+                                     "(measured, README).",
+    )
     blend_k: int = Field(10, ge=1, description="blend: RRF constant of the five rankings.")
     model: str | None = Field(
         None, description="cross-encoder: a directory with model.onnx + tokenizer.json; litellm: a rerank model string."
