@@ -11,6 +11,7 @@ import pytest
 from assistant.answer.attribute import (
     Evidence,
     _figures,
+    claim,
     extractive_text,
     held_back,
     is_list_question,
@@ -151,7 +152,26 @@ def test_a_one_paper_answer_quotes_figures_from_anywhere_in_the_abstract_and_a_l
     assert to_quote(said, with_figure, sparse, listing=True) == [abstract[2]]
 
 
-def test_a_one_paper_extractive_answer_adds_the_abstracts_figures_and_a_list_does_not(sparse):
+def test_the_sentence_naming_the_papers_contribution_is_quoted_unless_the_statement_holds_it(sparse):
+    abstract = [
+        "Zero-shot video object segmentation integrates appearance and motion.",
+        "In this paper, we address the cost and propose two Transformer variants: a Context-Sharing Transformer "
+        "and a Semantic Gathering-Scattering Transformer.",
+        "We also present ablations.",
+    ]
+    assert claim("Isomer segments moving objects without annotations.", abstract, sparse) == [abstract[1]]
+    # Half or more of its terms already said: not quoted again; and only the first claim is considered.
+    assert claim("It proposes a Context-Sharing Transformer and a Semantic Gathering-Scattering Transformer to "
+                 "address the cost.", abstract, sparse) == []
+    assert claim("anything", [abstract[0]], sparse) == []
+    hit = Hit(paper_id="isomer", title="Isomer", score=1.0, snippet=abstract[0])
+    evidence = Evidence(n=1, hit=hit, text="Isomer. " + " ".join(abstract), sentences=[abstract[0]], score=0.8,
+                        best=abstract[0])
+    assert to_quote("Isomer fuses appearance and motion.", evidence, sparse, listing=False) == abstract[:2]
+    assert extractive_text([evidence], sparse=sparse).endswith(f"{abstract[0]} {abstract[1]}")
+
+
+def test_a_one_paper_extractive_answer_adds_the_abstracts_figures_and_claim_and_a_list_does_not(sparse):
     abstract = [
         "Large language models are expensive to run.",
         "In this paper, we propose GPTQ, a new one-shot weight quantization method based on approximate "
@@ -163,9 +183,10 @@ def test_a_one_paper_extractive_answer_adds_the_abstracts_figures_and_a_list_doe
     hit = Hit(paper_id="gptq", title="GPTQ", score=1.0, snippet=abstract[1])
     evidence = Evidence(n=1, hit=hit, text="GPTQ. " + " ".join(abstract), sentences=[abstract[0], abstract[4]],
                         score=0.8, best=abstract[4])
-    # The evidence keeps its place; the figure sentence it lacks joins in abstract order; no figure, no quote.
+    # The evidence keeps its place; the figure sentence it lacks and the paper's claim join in abstract order;
+    # a sentence with neither is not quoted.
     assert extractive_text([evidence], sparse=sparse).splitlines()[1] == (
-        f"- GPTQ [1]: {abstract[0]} {abstract[2]} {abstract[4]}")
+        f"- GPTQ [1]: {abstract[0]} {abstract[1]} {abstract[2]} {abstract[4]}")
     assert extractive_text([evidence]).splitlines()[1] == f"- GPTQ [1]: {abstract[0]} {abstract[4]}"
     other = Evidence(n=2, hit=hit.model_copy(update={"paper_id": "other"}), text=evidence.text,
                      sentences=[abstract[1]], score=0.7)
