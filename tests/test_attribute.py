@@ -28,6 +28,14 @@ from assistant.engine import Assistant
 
 GPTQ_QUESTION = "How can a 175-billion-parameter GPT model be quantized to 3 or 4 bits per weight in a few GPU hours?"
 LIST_QUESTION = "Which papers propose post-training quantization methods for large transformer models?"
+GPTQ_ABSTRACT = [
+    "Large language models are expensive to run.",
+    "In this paper, we propose GPTQ, a new one-shot weight quantization method based on approximate "
+    "second-order information.",
+    "It quantizes models of 175 billion parameters in approximately four GPU hours.",
+    "Code is available for practitioners.",
+    "We show end-to-end inference speedups of around 3.25x on NVIDIA A100 and 4.5x on A6000.",
+]
 
 
 class RecordingModel:
@@ -130,14 +138,7 @@ def test_what_a_statement_left_out_is_quoted_figures_first(sparse):
 
 def test_a_one_paper_answer_quotes_figures_from_anywhere_in_the_abstract_and_a_list_entry_only_from_evidence(
         sparse):
-    abstract = [
-        "Large language models are expensive to run.",
-        "In this paper, we propose GPTQ, a new one-shot weight quantization method based on approximate "
-        "second-order information.",
-        "It quantizes models of 175 billion parameters in approximately four GPU hours.",
-        "Code is available for practitioners.",
-        "We show end-to-end inference speedups of around 3.25x on NVIDIA A100 and 4.5x on A6000.",
-    ]
+    abstract = GPTQ_ABSTRACT
     title = "GPTQ: Accurate Post-Training Quantization"
     hit = Hit(paper_id="gptq", title=title, score=1.0, snippet=abstract[1])
     evidence = Evidence(n=1, hit=hit, text=f"{title}. " + " ".join(abstract), sentences=abstract[:2], score=0.8,
@@ -172,14 +173,7 @@ def test_the_sentence_naming_the_papers_contribution_is_quoted_unless_the_statem
 
 
 def test_a_one_paper_extractive_answer_adds_the_abstracts_figures_and_claim_and_a_list_does_not(sparse):
-    abstract = [
-        "Large language models are expensive to run.",
-        "In this paper, we propose GPTQ, a new one-shot weight quantization method based on approximate "
-        "second-order information.",
-        "It quantizes models of 175 billion parameters in approximately four GPU hours.",
-        "Code is available for practitioners.",
-        "We show end-to-end inference speedups of around 3.25x on NVIDIA A100 and 4.5x on A6000.",
-    ]
+    abstract = GPTQ_ABSTRACT
     hit = Hit(paper_id="gptq", title="GPTQ", score=1.0, snippet=abstract[1])
     evidence = Evidence(n=1, hit=hit, text="GPTQ. " + " ".join(abstract), sentences=[abstract[0], abstract[4]],
                         score=0.8, best=abstract[4])
