@@ -172,6 +172,18 @@ def test_the_sentence_naming_the_papers_contribution_is_quoted_unless_the_statem
     assert extractive_text([evidence], sparse=sparse).endswith(f"{abstract[0]} {abstract[1]}")
 
 
+def test_a_list_entry_without_a_figure_quotes_the_contribution_only_when_it_names_the_method(sparse):
+    abstract = ["Image tokenizers turn patches into a latent grid.",
+                "We introduce TiTok, a transformer that tokenizes images into 1D sequences.",
+                "It reconstructs images well."]
+    hit = Hit(paper_id="titok", title="An Image is Worth 32 Tokens", score=1.0, snippet=abstract[0])
+    evidence = Evidence(n=2, hit=hit, text=f"{hit.title}. " + " ".join(abstract), sentences=[abstract[0]],
+                        score=0.7)
+    assert to_quote("It turns images into short token sequences.", evidence, sparse, listing=True) == [abstract[1]]
+    # The statement already names it: nothing to add.
+    assert to_quote("TiTok tokenizes images into short 1D sequences.", evidence, sparse, listing=True) == []
+
+
 def test_a_one_paper_extractive_answer_adds_the_abstracts_figures_and_claim_and_a_list_does_not(sparse):
     abstract = GPTQ_ABSTRACT
     hit = Hit(paper_id="gptq", title="GPTQ", score=1.0, snippet=abstract[1])
