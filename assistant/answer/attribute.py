@@ -276,11 +276,21 @@ def to_quote(statement: str, evidence: Evidence, sparse: SparseEncoder, listing:
         figure = left_out(statement, evidence.sentences, sparse, most=1, figures_only=True)
         said = f"{evidence.hit.title} {statement}"
         return figure or [s for s in claim(statement, whole, sparse) if _names_new(s, said)]
-    picked = left_out(statement, whole, sparse, most=ONE_PAPER_QUOTES, figures_only=True)
-    picked += [s for s in claim(statement, whole, sparse) if s not in picked]
+    picked = _results_and_claim(statement, whole, sparse, ONE_PAPER_QUOTES)
     picked += [s for s in left_out(statement, evidence.sentences, sparse, most=ONE_PAPER_QUOTES) if s not in picked]
+    return _in_order(picked[:ONE_PAPER_QUOTES], whole)
+
+
+def _results_and_claim(said: str, whole: list[str], sparse: SparseEncoder, most: int) -> list[str]:
+    """The abstract's sentences holding figures ``said`` lacks (``most`` at most), then its contribution (`claim`)."""
+    picked = left_out(said, whole, sparse, most=most, figures_only=True)
+    return picked + [s for s in claim(said, whole, sparse) if s not in picked]
+
+
+def _in_order(sentences: list[str], whole: list[str]) -> list[str]:
+    """``sentences`` in the order of the abstract ``whole`` (one not in it last)."""
     order = {sentence: i for i, sentence in enumerate(whole)}
-    return sorted(picked[:ONE_PAPER_QUOTES], key=lambda sentence: order.get(sentence, len(whole)))
+    return sorted(sentences, key=lambda sentence: order.get(sentence, len(whole)))
 
 
 def paper_prompt(template: str, question: str, evidence: Evidence, most: int = 2) -> str:
@@ -343,27 +353,24 @@ def extractive_text(chosen: list[Evidence], heading: str | None = None, sparse: 
     """A cited answer without a model: each chosen paper and its evidence sentences, under ``heading``.
 
     With ``sparse``, a one-paper answer also quotes the abstract's sentences holding figures its evidence
-    lacks and its contribution (`with_figures`), as a model's statement about one paper is followed by them
+    lacks and its contribution (`one_paper_quote`), as a model's statement about one paper is followed by them
     (`to_quote`).
     """
     lines = [heading or "The most relevant papers in the collection:"]
     for ev in chosen:
-        sentences = with_figures(ev, sparse) if sparse is not None and len(chosen) == 1 else ev.sentences
+        sentences = one_paper_quote(ev, sparse) if sparse is not None and len(chosen) == 1 else ev.sentences
         lines.append(f"- {ev.hit.title} [{ev.n}]: {' '.join(sentences)}")
     return "\n".join(lines)
 
 
-def with_figures(evidence: Evidence, sparse: SparseEncoder, most: int = EXTRACTIVE_FIGURES) -> list[str]:
-    """One paper's evidence sentences, up to ``most`` others of its abstract holding figures they lack and the
-    sentence stating its contribution (`claim`), in abstract order: the results and the method's name a
-    reader asks about sit in sentences the question's words do not select. On 80 dev cases, the 17 answers
+def one_paper_quote(evidence: Evidence, sparse: SparseEncoder, most: int = EXTRACTIVE_FIGURES) -> list[str]:
+    """What a one-paper answer quotes when no statement is written: its evidence sentences, up to ``most``
+    others of its abstract holding figures they lack and the sentence stating its contribution (`claim`), in
+    abstract order: the results and the method's name a reader asks about sit in sentences the question's
+    words do not select. On 80 dev cases, the 17 answers
     quoted because the model declined a close match, and every answer without a model, held fewer of the
     expected facts than the model's statements with their quotes; `--model none` fact coverage 0.607 -> 0.721
     with the figures, 0.743 with the claim too (evals/reports/dev_embedded_llm_80.md)."""
     whole = abstract_sentences(_abstract_of(evidence.hit, evidence.text))
-    said = " ".join(evidence.sentences)
-    extra = [s for s in left_out(said, whole, sparse, most=most, figures_only=True) + claim(said, whole, sparse)
-             if s not in evidence.sentences]
-    extra = list(dict.fromkeys(extra))
-    order = {sentence: i for i, sentence in enumerate(whole)}
-    return sorted(evidence.sentences + extra, key=lambda sentence: order.get(sentence, len(whole)))
+    extra = _results_and_claim(" ".join(evidence.sentences), whole, sparse, most)
+    return _in_order(evidence.sentences + [s for s in extra if s not in evidence.sentences], whole)
