@@ -48,7 +48,7 @@ from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits, term_coverage
 from assistant.answer.support import RESTATED_START, check_sentences, quoted
-from assistant.answer.understand import Reading, combine, day_label, describe, has_topic, search_text
+from assistant.answer.understand import Reading, asking_part, combine, day_label, describe, has_topic, search_text
 from assistant.answer.understand import read_filters as read_words
 from assistant.core.dates import label_order
 from assistant.core.errors import InvalidQuery, LLMError
@@ -190,10 +190,12 @@ class Assistant:
                  timer: Timer | None = None, *, read_filters: bool = True) -> Retrieval:
         """Hybrid retrieval then rerank; hits cut to k papers, relevance verdict from the fused evidence.
 
-        Only a blank query is refused here: a condensed follow-up may be longer than the question limit.
+        Only a blank query is refused here: a condensed follow-up may be longer than the question limit. A long
+        message is searched by the part that asks (`asking_part`: a pasted thread's dates are not filters).
         """
         if not query.strip():
             raise InvalidQuery("the question is empty: type what you want to know")
+        query = asking_part(query)
         timer = timer or Timer()
         with timer.stage("understand"):
             reading = self.understand(query, search_filter, read_filters=read_filters)
@@ -358,6 +360,7 @@ class Assistant:
         check_question(question, self.settings.max_question_chars)
         timer, history, chat_model = Timer(), history or [], self.chat_model_for(model)
         started = time.perf_counter()
+        question = asking_part(question)  # the model reads what is asked, not a pasted thread before it
         with timer.stage("condense"):
             query = self.standalone_query(question, history, chat_model)
         found = self.retrieve(query, k, search_filter, timer, read_filters=read_filters)

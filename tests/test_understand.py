@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import make_settings
 
-from assistant.answer.understand import combine, describe, read_filters, search_text
+from assistant.answer.understand import asking_part, combine, describe, read_filters, search_text
 from assistant.index.base import SearchFilter
 
 SEED_DAYS = [311, 313, 314, 317, 820]  # the demo feeds: Mar 11, 13, 14, 17 and Aug 20, no year
@@ -190,3 +190,41 @@ def test_a_broad_list_question_about_the_collection_is_answered_not_abstained(se
     found = seed.assistant.retrieve("Which papers in the collection are surveys?")
     assert found.relevant and found.query == "Which papers in the collection are surveys?"
     assert sum("Survey" in hit.title for hit in found.hits) == 8  # and the 9th says so in its abstract
+
+
+# A pasted thread with the question at its end: its chatter is neither searched nor read for filters.
+THREAD = """Hi, pasting our team thread for context, sorry it is long.
+
+Priya: the lidar detector is a sparse-convolution model and it keeps missing the 10 Hz budget on the
+in-vehicle board; profiling shows voxelization and the sparse conv backbone take most of the time.
+Marco: the calibration rig is booked Thursday, please label the bags from last week before then, and the
+cafeteria is closed on Friday. The quarterly review moved to Mar 13, slides due the week before.
+Jonas: every transformer we tried was about 3x slower than sparse conv because point clouds are irregular
+and the windows need padding. Who borrowed the torque wrench from the cabinet next to the 3D printer?
+Aylin: GPU quota resets on the 1st; file requests by Wednesday and stop leaving notebooks running.
+
+{ask}"""
+
+
+def test_a_long_message_is_searched_by_the_part_that_asks():
+    ask = ("So my actual question: is there a point-cloud transformer that runs in real time on edge GPUs and "
+           "beats sparse-convolution detectors on Waymo?")
+    assert asking_part(THREAD.format(ask=ask)) == ask[len("So my actual question: "):]
+    plain = "Is there a point-cloud transformer that beats sparse convolution in speed on Waymo?"
+    assert asking_part(THREAD.format(ask=plain)) == plain  # no marker: its last paragraph asking something
+    short = THREAD.format(ask="Any ideas?")  # a last paragraph of a few words takes the one before along
+    assert asking_part(short).startswith("Priya: the lidar") and asking_part(short).endswith("Any ideas?")
+    assert asking_part("Which papers quantize LLMs? My question: which of them has code?") == (
+        "Which papers quantize LLMs? My question: which of them has code?")  # short messages are kept whole
+    no_question = THREAD.format(ask="Please find me something on this.")
+    assert asking_part(no_question) == no_question
+
+
+def test_a_pasted_threads_dates_are_not_filters_and_its_question_finds_the_paper(seed):
+    question = THREAD.format(ask="So my actual question: is there a published point-cloud transformer that is "
+                                 "faster than sparse-convolution detectors like CenterPoint on Waymo?")
+    answer = seed.assistant.ask(question)
+    assert answer.filters == [], "'from last week' and 'Mar 13' in the chatter must not filter the feeds"
+    assert answer.query.startswith("is there a published point-cloud transformer")
+    assert answer.hits[0].title.startswith("FlatFormer")
+    assert not answer.abstained

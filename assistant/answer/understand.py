@@ -18,7 +18,7 @@ from assistant.answer.kinds import Kind, kind_asked
 from assistant.core.dates import parse_feed_date
 from assistant.index.base import SearchFilter
 
-__all__ = ["Reading", "combine", "day_label", "describe", "has_topic", "read_filters", "search_text"]
+__all__ = ["Reading", "asking_part", "combine", "day_label", "describe", "has_topic", "read_filters", "search_text"]
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
           r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
@@ -355,3 +355,36 @@ def search_text(query: str) -> str:
         text = rule.sub(" ", text)
     text = _tidy(text)
     return text if has_topic(text) else query
+
+
+# A long message is often a pasted thread or notes with the question at the end ("So my actual question: …").
+# Searching the whole of it reads the chatter: its dates become feed filters ("the bags from last week"), its
+# errands become topic words, and the embedders cut it off before the question (MiniLM reads 256 word pieces).
+LONG_MESSAGE_WORDS = 80
+_ASKING = re.compile(
+    r"(?<![\w-])(?:(?:so|ok|okay|anyway|anyways|basically)\s*,?\s+)?(?:my|our|the)\s+(?:(?:actual|real|main|specific"
+    r"|concrete|core|key|own)\s+)?question(?:\s+(?:is|would\s+be|here|for\s+you))?\s*(?:[:\-\u2013\u2014]|is\b)"
+    r"|(?<![\w-])(?:tl;?\s*dr|q)\s*[:\-\u2013\u2014]", re.IGNORECASE)
+_QUESTION_WORDS = 8  # a last paragraph shorter than this ("Any ideas?") takes the one before it along
+
+
+def asking_part(question: str) -> str:
+    """The part of a long message that asks: what follows its last "my question:" / "TL;DR:", else its last
+    paragraph when that asks something (with the paragraph before when it is a few words only: "Any ideas?").
+
+    A message of at most `LONG_MESSAGE_WORDS` words, or one where no such part has a topic, is returned as it is.
+    """
+    if len(question.split()) <= LONG_MESSAGE_WORDS:
+        return question
+    marks = list(_ASKING.finditer(question))
+    if marks and has_topic(after := question[marks[-1].end():].strip()):
+        return after
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", question) if p.strip()]
+    if len(paragraphs) == 1:  # a thread pasted line by line
+        paragraphs = [p.strip() for p in question.splitlines() if p.strip()]
+    if len(paragraphs) < 2 or "?" not in paragraphs[-1]:
+        return question
+    part = paragraphs[-1]
+    if len(part.split()) < _QUESTION_WORDS:
+        part = f"{paragraphs[-2]}\n\n{part}"
+    return part if has_topic(part) else question
