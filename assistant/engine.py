@@ -200,6 +200,7 @@ class Assistant:
         with timer.stage("understand"):
             reading = self.understand(query, search_filter, read_filters=read_filters)
         listing = is_list_question(query) or reading.from_words or reading.kind is not None
+        given_k = k is not None
         k = k or (self.settings.retrieval.list_k if listing else self.settings.retrieval.top_k)
         query, search_filter = reading.query, reading.filter
         text = search_text(query) if read_filters and self.settings.retrieval.understand_filters else query
@@ -208,6 +209,9 @@ class Assistant:
         settings = self.settings.retrieval
         if reading.kind:  # the kind is checked on each candidate: a wider net keeps the topic's papers of it
             settings = settings.model_copy(update={"candidates": settings.candidates * KIND_WIDER})
+        if not reading.topic and not given_k:  # only filters: every paper passing them is the answer, not the top 10
+            k = settings.filter_papers
+            settings = settings.model_copy(update={"candidates": max(settings.candidates, 2 * k)})
         with timer.stage("retrieve"):
             found = retrieve_hits(text, index=self.index, embedder=self.embedder, sparse=self.sparse,
                                   settings=settings, search_filter=search_filter)
@@ -221,7 +225,7 @@ class Assistant:
         if reading.kind:
             with timer.stage("kind"):
                 reranked = self._of_kind(reading.kind, text, reranked, found)
-        found.hits = reranked[:k]
+        found.hits, found.more = reranked[:k], found.by_filter and len(reranked) > k
         if not found.relevant and found.hits and reading.topic:
             # The named paper is looked for among all reranked candidates: a weak match puts it anywhere in them.
             with timer.stage("names"):
@@ -391,8 +395,7 @@ class Assistant:
         chosen = evidence if found.by_filter else self._choose(query, evidence, found.listing)
         reply = Reply()
         if chat_model is None:  # also a question of only filters: its listing is the answer
-            reply.text = extractive_text(chosen, f"The papers that pass the filter ({'; '.join(found.filters)}):"
-                                         if found.by_filter else None, self.sparse)
+            reply.text = extractive_text(chosen, _filter_heading(found) if found.by_filter else None, self.sparse)
             yield Delta(text=reply.text)
         elif context is None:
             reply = yield from self._write_per_paper(question, chosen, chat_model, timer, started)
@@ -606,6 +609,16 @@ class Assistant:
             raise LLMError("the 'llm' reranker needs a chat model (ASSISTANT_LLM_MODEL is 'none')")
         return self.chat_model.complete("You rank passages.", prompt)
 
+
+
+def _filter_heading(found: Retrieval) -> str:
+    """The heading of a listing that answers a question of only filters: how many papers, and if all are shown."""
+    said = "; ".join(found.filters)
+    if found.more:
+        return (f"{len(found.hits)} of the papers that pass the filter ({said}); more pass it: add a topic to the "
+                f"question to narrow them.")
+    return f"The {len(found.hits)} papers that pass the filter ({said}):" if len(found.hits) > 1 else (
+        f"The paper that passes the filter ({said}):")
 
 
 # --- the async face -------------------------------------------------------------------------------

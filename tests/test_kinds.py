@@ -111,7 +111,7 @@ def test_a_question_of_only_a_kind_or_a_filter_is_answered_by_the_listing_not_th
     bot = with_reply(seed, "These are surveys of reinforcement learning [1].")  # would be wrong if it were used
     answer = bot.ask("Which papers in the collection are surveys?")
     assert not answer.abstained and answer.model == "none" and not answer.sentences
-    assert answer.answer.startswith("The papers that pass the filter (surveys only):")
+    assert answer.answer.startswith("The 9 papers that pass the filter (surveys only):")
     assert "reinforcement learning [1]" not in answer.answer
     assert len(answer.citations) == SEED_SURVEYS  # every survey, not the first few with close evidence
     for citation in answer.citations:

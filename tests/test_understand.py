@@ -65,6 +65,23 @@ def test_a_question_that_is_only_a_filter_is_answered_from_the_papers_passing_it
     assert answer.hits and all(len(hit.feeds) == 5 for hit in answer.hits)
 
 
+def test_a_question_of_only_filters_lists_every_paper_passing_them_not_the_first_ten(seed, seed_papers):
+    passing = {pid for pid, paper in seed_papers.items() if len(paper.feeds) >= 4}
+    assert len(passing) > 10, "the seed must have more such papers than a listing's default 10"
+    answer = seed.assistant.ask("Which papers kept coming back, in at least four different feeds?")
+    assert {citation.paper_id for citation in answer.citations} == passing
+    assert answer.answer.startswith(f"The {len(passing)} papers that pass the filter (in at least 4 feeds):")
+    capped = seed.settings.model_copy(update={"retrieval": seed.settings.retrieval.model_copy(
+        update={"filter_papers": 5})})
+    from assistant.engine import Assistant
+
+    bot = Assistant(capped, index=seed.assistant.index, embedder=seed.assistant.embedder,
+                    sparse=seed.assistant.sparse, chat_model=None)
+    short = bot.ask("Which papers kept coming back, in at least four different feeds?")
+    assert len(short.citations) == 5
+    assert short.answer.startswith("5 of the papers that pass the filter (in at least 4 feeds); more pass it")
+
+
 def test_filters_are_described_in_plain_words():
     flt = SearchFilter(since_day=315, until_day=20240320, days=(313,), min_feeds=2, has_code=True)
     assert describe(flt) == ["feed Mar 13", "feeds from Mar 15 to Mar 20, 2024", "in at least 2 feeds", "with code"]

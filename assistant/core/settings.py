@@ -80,6 +80,10 @@ class RetrievalSettings(BaseModel):
         10, ge=1, le=50, description="Papers searched and read for a listing ('which papers ...', or a question "
                                      "stating a filter) when no k is given (calibrated: bench/README.md).",
     )
+    filter_papers: int = Field(
+        50, ge=1, le=200, description="A question that is only filters ('which papers were in all five feeds?') "
+                                      "lists every paper passing them, up to this many, when no k is given.",
+    )
     understand_filters: bool = Field(
         True, description="Read filters said in the question ('in the Mar 13 feed', 'with code') and search the "
                           "rest of it; options set explicitly win over the words.",
