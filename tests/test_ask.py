@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from conftest import GPTQ_TITLE, quoted_after
 
-from assistant.answer.context import ABSTAIN_TEXT
+from assistant.answer.context import ABSTAIN_TEXT, heuristic_standalone, leans_back
 from assistant.answer.llm import ChatModel
 from assistant.core.models import Answer, Turn
 from assistant.core.settings import LLMSettings
@@ -135,6 +135,30 @@ def test_follow_up_question_retrieves_the_paper_under_discussion(seed):
     assert not answer.abstained
     assert answer.hits[0].title == GPTQ_TITLE
     assert answer.citations[0].title == GPTQ_TITLE
+
+
+def test_a_chain_of_follow_ups_keeps_the_topic_and_every_filter_said_on_the_way(seed):
+    """Without a model, "And which of them were in the Mar 17 feed?" after "Which of those have code?" was searched
+    as those two follow-ups alone: the topic was lost and the answer abstained."""
+    history: list[Turn] = []
+    for question in ("Which papers quantize large language models after training?", "Which of those have code?"):
+        answer = seed.assistant.ask(question, history=history)
+        history += [Turn(role="user", content=question), Turn(role="assistant", content=answer.answer)]
+    third = seed.assistant.ask("And which of them were in the Mar 17 feed?", history=history)
+    assert not third.abstained
+    assert third.query.startswith("Which papers quantize large language models after training?")
+    assert sorted(third.filters) == ["feed Mar 17", "with code"]
+    assert GPTQ_TITLE in [c.title for c in third.citations]
+    assert all(hit.code_url and "Mar 17" in hit.feeds for hit in third.hits)
+
+
+def test_a_follow_up_is_joined_back_only_to_the_last_question_that_names_its_topic():
+    turns = [Turn(role="user", content=q) for q in ("Which papers quantize LLMs?", "Which papers generate video?",
+                                                    "Which of those have code?")]
+    assert heuristic_standalone("And from March?", turns) == (
+        "Which papers generate video? Which of those have code? And from March?")
+    assert heuristic_standalone("What about speech?", turns[:1]) == "Which papers quantize LLMs? What about speech?"
+    assert not leans_back("Which papers generate video?") and leans_back("What did they report?")
 
 
 def test_the_question_limit_applies_to_what_the_user_typed_not_to_the_condensed_follow_up(seed):

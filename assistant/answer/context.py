@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from assistant.core.models import Hit, Turn
@@ -59,7 +60,27 @@ def format_history(history: list[Turn], max_turns: int = 6) -> str:
     return "\n".join(f"{t.role}: {t.content}" for t in history[-max_turns:])
 
 
+# A question that leans on an earlier one: "Which of those have code?", "And in the Mar 17 feed?", "What did it
+# report?". Its own words do not say what it is about.
+_LEANS_BACK = re.compile(
+    r"^\s*(?:and|also|or|but|so|then|what\s+about|how\s+about|only|just)\b"
+    r"|\b(?:those|them|they|these|it|its|their|theirs|this\s+one|that\s+one|the\s+same|the\s+(?:first|second|third"
+    r"|last|latter|former|other)(?:\s+one)?)\b", re.IGNORECASE)
+
+
+def leans_back(question: str) -> bool:
+    """Whether a question refers to an earlier one instead of naming its topic."""
+    return bool(_LEANS_BACK.search(question))
+
+
 def heuristic_standalone(question: str, history: list[Turn]) -> str:
-    """Without an LLM, a follow-up is searched together with the previous user question."""
+    """Without an LLM, a follow-up is searched together with the previous user question, and with the ones before
+    it while each leans on its predecessor: the third question of "Which papers quantize LLMs?" / "Which of those
+    have code?" / "And which were in the Mar 17 feed?" keeps the topic and both filters."""
     previous = [t.content for t in history if t.role == "user"]
-    return f"{previous[-1]} {question}" if previous else question
+    if not previous:
+        return question
+    start = len(previous) - 1
+    while start > 0 and leans_back(previous[start]):
+        start -= 1
+    return " ".join([*previous[start:], question])
