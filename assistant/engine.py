@@ -42,6 +42,7 @@ from assistant.answer.context import (
     count_tokens,
     format_history,
     heuristic_standalone,
+    only_narrows,
 )
 from assistant.answer.kinds import Kind, declares
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
@@ -187,18 +188,19 @@ class Assistant:
                             self.reader)
 
     def retrieve(self, query: str, k: int | None = None, search_filter: SearchFilter | None = None,
-                 timer: Timer | None = None, *, read_filters: bool = True) -> Retrieval:
+                 timer: Timer | None = None, *, read_filters: bool = True, said_before: str = "") -> Retrieval:
         """Hybrid retrieval then rerank; hits cut to k papers, relevance verdict from the fused evidence.
 
         Only a blank query is refused here: a condensed follow-up may be longer than the question limit. A long
         message is searched by the part that asks (`asking_part`: a pasted thread's dates are not filters).
+        ``said_before``: the typed questions a follow-up leans on, whose filter words still apply (`understand`).
         """
         if not query.strip():
             raise InvalidQuery("the question is empty: type what you want to know")
         query = asking_part(query)
         timer = timer or Timer()
         with timer.stage("understand"):
-            reading = self.understand(query, search_filter, read_filters=read_filters)
+            reading = self.understand(query, search_filter, read_filters=read_filters, said_before=said_before)
         listing = is_list_question(query) or reading.from_words or reading.kind is not None
         given_k = k is not None
         k = k or (self.settings.retrieval.list_k if listing else self.settings.retrieval.top_k)
@@ -254,12 +256,14 @@ class Assistant:
         return kept
 
     def understand(self, query: str, search_filter: SearchFilter | None = None, *,
-                   read_filters: bool = True) -> Reading:
+                   read_filters: bool = True, said_before: str = "") -> Reading:
         """The query without its filter words, and the filter it states joined with the caller's (which wins).
 
         Feed days the words name are read against the index's own (so "the latest feed" is its newest day);
         setting ``retrieval.understand_filters`` off, or ``read_filters=False`` for one question (the web's
-        "ask again without it"), leaves the query as typed.
+        "ask again without it"), leaves the query as typed. The filter words of ``said_before`` (a follow-up as
+        typed, joined to the questions it leans on) fill in what the query's own words do not say: a model's
+        rewrite of "Which of those have code?" tends to drop "have code".
         """
         stated = search_filter or SearchFilter()
         reading_words = read_filters and self.settings.retrieval.understand_filters
@@ -267,6 +271,10 @@ class Assistant:
             return Reading(query, stated)
         days = self.feed_days()
         read = read_words(query, days) if reading_words else Reading(query)
+        if reading_words and said_before:
+            before = read_words(said_before, days)
+            read = replace(read, filter=combine(read.filter, before.filter), kind=read.kind or before.kind,
+                           from_words=read.from_words or before.from_words)
         flt = replace(combine(stated, read.filter), years=tuple(sorted({d // 10000 for d in days} - {0})))
         return Reading(read.query, flt, describe(flt, read.kind), from_words=read.from_words, topic=read.topic,
                        said_by_words=describe(read.filter, read.kind) if read.from_words else [], kind=read.kind)
@@ -335,11 +343,17 @@ class Assistant:
 
     def standalone_query(self, question: str, history: list[Turn],
                          chat_model: ChatModel | None | _Configured = CONFIGURED) -> str:
-        """Rewrite a follow-up into a self-contained query using the conversation."""
+        """Rewrite a follow-up into a self-contained query using the conversation.
+
+        A follow-up that only narrows the papers before it ("Which of those have code?") is joined to the
+        questions it leans on, not rewritten: the embedded model turned it into the previous answer's titles, or
+        into that answer's first sentence, and dropped the filter.
+        """
         chat_model = self.chat_model if isinstance(chat_model, _Configured) else chat_model
         if not any(t.role == "user" for t in history):
             return question
-        if chat_model is None or self.settings.llm.condense == "heuristic":
+        if (chat_model is None or self.settings.llm.condense == "heuristic"
+                or only_narrows(question, self.feed_days())):
             return heuristic_standalone(question, history)
         prompt = self.prompts.condense.format(history=format_history(history), question=question)
         try:
@@ -367,8 +381,11 @@ class Assistant:
         question = asking_part(question)  # the model reads what is asked, not a pasted thread before it
         with timer.stage("condense"):
             query = self.standalone_query(question, history, chat_model)
-        found = self.retrieve(query, k, search_filter, timer, read_filters=read_filters)
+        said_before = heuristic_standalone(question, history) if query != question else ""
+        found = self.retrieve(query, k, search_filter, timer, read_filters=read_filters, said_before=said_before)
         query = found.query
+        if said_before and only_narrows(question, self.feed_days()):
+            question = query  # the system applies the filter; the model reads what the papers are asked about
         if found.by_filter:  # the listing is the answer: each paper with its own words, nothing for a model to add
             chat_model = None
         base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits,

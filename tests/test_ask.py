@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from conftest import GPTQ_TITLE, quoted_after
 
-from assistant.answer.context import ABSTAIN_TEXT, heuristic_standalone, leans_back
+from assistant.answer.context import ABSTAIN_TEXT, heuristic_standalone, leans_back, only_narrows
 from assistant.answer.llm import ChatModel
 from assistant.core.models import Answer, Turn
 from assistant.core.settings import LLMSettings
@@ -150,6 +150,19 @@ def test_a_chain_of_follow_ups_keeps_the_topic_and_every_filter_said_on_the_way(
     assert sorted(third.filters) == ["feed Mar 17", "with code"]
     assert GPTQ_TITLE in [c.title for c in third.citations]
     assert all(hit.code_url and "Mar 17" in hit.feeds for hit in third.hits)
+
+
+def test_a_follow_up_that_only_narrows_is_not_rewritten_and_a_rewrite_keeps_the_filter_words_typed(seed):
+    """The embedded model rewrote "Which of those have code?" as the previous answer's titles, dropping the filter."""
+    history = [Turn(role="user", content="Which papers quantize large language models after training?"),
+               Turn(role="assistant", content="GPTQ [1] and SliceGPT [2] and RepQuant [3] ...")]
+    bot = with_llm(seed, "GPTQ, SliceGPT, RepQuant")  # the model's rewrite: no word of the filter left
+    assert bot.standalone_query("Which of those have code?", history) == (
+        "Which papers quantize large language models after training? Which of those have code?")
+    assert only_narrows("And which of them were in the Mar 17 feed?") and not only_narrows("What did they report?")
+    answer = bot.ask("Which of them use diffusion models, with code on GitHub?", history)  # a topic: rewritten
+    assert answer.query == "GPTQ, SliceGPT, RepQuant"
+    assert answer.filters == ["with code"] and all(hit.code_url for hit in answer.hits)
 
 
 def test_a_follow_up_is_joined_back_only_to_the_last_question_that_names_its_topic():

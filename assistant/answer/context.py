@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from assistant.answer.understand import has_topic, read_filters
 from assistant.core.models import Hit, Turn
 from assistant.core.offline import tiktoken_encoding as _encoding
 
@@ -71,6 +73,21 @@ _LEANS_BACK = re.compile(
 def leans_back(question: str) -> bool:
     """Whether a question refers to an earlier one instead of naming its topic."""
     return bool(_LEANS_BACK.search(question))
+
+
+_POINTING_BACK = re.compile(
+    r"(?<![\w-])(?:those|them|these|they|ones?|of|and|also|only|just|then|so|now|among)(?![\w-])", re.IGNORECASE)
+
+
+def only_narrows(question: str, feed_days: Sequence[int] = ()) -> bool:
+    """Whether a follow-up only states filters for the papers before it ("Which of those have code?", "And in the
+    Mar 17 feed?"): it leans back and has filter words, and without them and its words pointing back no topic."""
+    if not leans_back(question):
+        return False
+    reading = read_filters(question, feed_days)
+    if reading.filter.empty and reading.kind is None:
+        return False
+    return not reading.topic or not has_topic(_POINTING_BACK.sub(" ", reading.query))
 
 
 def heuristic_standalone(question: str, history: list[Turn]) -> str:
