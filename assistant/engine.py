@@ -42,6 +42,7 @@ from assistant.answer.context import (
     count_tokens,
     format_history,
     heuristic_standalone,
+    leans_back,
     only_narrows,
 )
 from assistant.answer.kinds import Kind, declares
@@ -381,7 +382,8 @@ class Assistant:
         question = asking_part(question)  # the model reads what is asked, not a pasted thread before it
         with timer.stage("condense"):
             query = self.standalone_query(question, history, chat_model)
-        said_before = heuristic_standalone(question, history) if query != question else ""
+        # A follow-up leaning on earlier questions keeps the filters they typed; a new question does not inherit them.
+        said_before = heuristic_standalone(question, history) if query != question and leans_back(question) else ""
         found = self.retrieve(query, k, search_filter, timer, read_filters=read_filters, said_before=said_before)
         query = found.query
         if said_before and only_narrows(question, self.feed_days()):

@@ -163,6 +163,10 @@ def test_a_follow_up_that_only_narrows_is_not_rewritten_and_a_rewrite_keeps_the_
     answer = bot.ask("Which of them use diffusion models, with code on GitHub?", history)  # a topic: rewritten
     assert answer.query == "GPTQ, SliceGPT, RepQuant"
     assert answer.filters == ["with code"] and all(hit.code_url for hit in answer.hits)
+    filtered = [Turn(role="user", content="Which papers in the Mar 17 feed are about quantization?"),
+                Turn(role="assistant", content="SliceGPT [1] ...")]
+    new_topic = with_llm(seed, "GPTQ post-training quantization").ask("What is GPTQ?", filtered)
+    assert new_topic.filters == [], "a question that does not lean back inherits no filter"
 
 
 def test_a_follow_up_is_joined_back_only_to_the_last_question_that_names_its_topic():
