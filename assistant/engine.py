@@ -368,6 +368,12 @@ class Assistant:
             return heuristic_standalone(question, history)
         return rewritten
 
+    @staticmethod
+    def said_before(question: str, history: list[Turn], query: str) -> str:
+        """The typed questions whose filter words a follow-up searched as ``query`` keeps (see `understand`): the
+        follow-up joined to those it leans on; none for a new question, which inherits no filter."""
+        return heuristic_standalone(question, history) if query != question and leans_back(question) else ""
+
     def events(self, question: str, history: list[Turn] | None = None, k: int | None = None,
                search_filter: SearchFilter | None = None, model: str | None = None, *,
                read_filters: bool = True) -> Iterator[AnswerEvent]:
@@ -382,8 +388,7 @@ class Assistant:
         question = asking_part(question)  # the model reads what is asked, not a pasted thread before it
         with timer.stage("condense"):
             query = self.standalone_query(question, history, chat_model)
-        # A follow-up leaning on earlier questions keeps the filters they typed; a new question does not inherit them.
-        said_before = heuristic_standalone(question, history) if query != question and leans_back(question) else ""
+        said_before = self.said_before(question, history, query)
         found = self.retrieve(query, k, search_filter, timer, read_filters=read_filters, said_before=said_before)
         query = found.query
         if said_before and only_narrows(question, self.feed_days()):
@@ -627,7 +632,6 @@ class Assistant:
         if self.chat_model is None:
             raise LLMError("the 'llm' reranker needs a chat model (ASSISTANT_LLM_MODEL is 'none')")
         return self.chat_model.complete("You rank passages.", prompt)
-
 
 
 def _filter_heading(found: Retrieval) -> str:

@@ -156,7 +156,9 @@ def evaluate_case(engine: Assistant, case: EvalCase, scorer: Scorer, answer_mode
     else:
         with timer.stage("condense"):
             query = engine.standalone_query(question, history)
-    found = engine.retrieve(query, k=depth, timer=timer)
+    # A follow-up keeps the filters typed in the questions it leans on, as in the answer (Assistant.said_before).
+    said = engine.said_before(question, history, query) if history else ""
+    found = engine.retrieve(query, k=depth, timer=timer, said_before=said)
     gold = scorer.gold_ids(case)
     ranked = [RankedPaper(paper_id=h.paper_id, title=h.title, score=round(h.score, 6), gold=h.paper_id in gold,
                           feeds=h.feeds, code_url=h.code_url) for h in found.hits]

@@ -11,6 +11,9 @@ Three kinds of case:
 - list: "which papers ..."; the gold set is computed by a `Topic` rule over every title+abstract.
 - filter: a question whose wording states a filter (a feed date, "with code", "since mid-March"); the gold
   set is every paper that passes the filter and, when the question names one, the topic rule.
+- filter, as a conversation (`turns`, ids c001…): a listing narrowed by follow-ups in words ("Which of those
+  have code?", "And which of them were in the Mar 14 feed?"); the gold set is every paper of the first question's
+  topic that passes the filters said since. Written after the engine learnt to keep such filters (README).
 Every third case of each type is held out of tuning (`split: "heldout"`).
 """
 
@@ -34,6 +37,7 @@ from ingest import dedupe, iter_records, iter_source_files, parse_feed_date
 
 __all__ = [
     "FILTERS",
+    "NARROWINGS",
     "LISTS",
     "MAX_SINGLE_OVERLAP",
     "OUTPUT",
@@ -45,6 +49,7 @@ __all__ = [
     "bm25_ranks",
     "build_cases",
     "build_filters",
+    "build_narrowings",
     "build_lists",
     "build_singles",
     "check_report",
@@ -603,6 +608,29 @@ FILTERS: list[tuple[str, dict[str, Any], str | None]] = [
 ]
 
 
+# Conversations that narrow a listing in words ("Which of those have code?"): (turns, filters of the whole
+# conversation, topic of its first question). Scored as filter cases on the last turn.
+NARROWINGS: list[tuple[tuple[str, ...], dict[str, Any], str]] = [
+    (("Which papers are about storing a model's weights in fewer bits so it runs cheaper?",
+      "Which of those have code?"), {"has_code": True}, "quantization"),
+    (("What work in the collection generates videos?", "And which of them were in the Mar 14 feed?"),
+     {"feeds": ["Mar 14"]}, "video generation"),
+    (("Which papers do style transfer?", "Only the ones with code, please."), {"has_code": True}, "style transfer"),
+    (("Which papers generate 3D shapes, objects or scenes?", "Which of these came out since mid-March?"),
+     {"since": "Mar 15"}, "3d generation"),
+    (("Which papers tune generative models toward what people prefer, with reward models or human feedback?",
+      "Which of those were in the Aug 20 feed?"), {"feeds": ["Aug 20"]}, "preference alignment"),
+    (("Which papers do something with the KV cache?", "And which of them have code on GitHub?"),
+     {"has_code": True}, "kv cache"),
+    (("Which papers work on time series, like forecasting sensor or sales data?", "Which of those have code?",
+      "And which of them were in the Aug 20 feed?"), {"has_code": True, "feeds": ["Aug 20"]}, "time series"),
+    (("Which papers generate speech, singing or other audio?", "What about just the Mar 13 feed?"),
+     {"feeds": ["Mar 13"]}, "speech and audio generation"),
+    (("Which papers split a model into expert sub-networks, mixture-of-experts style?",
+      "Which of them link a GitHub repo?"), {"has_code": True}, "mixture of experts"),
+]
+
+
 # ---------------------------------------------------------------------------------------------
 # Building the cases
 
@@ -671,6 +699,21 @@ def build_filters(papers: Sequence[Paper]) -> list[dict[str, Any]]:
     return cases
 
 
+def build_narrowings(papers: Sequence[Paper]) -> list[dict[str, Any]]:
+    """The conversation cases: gold = every paper of the first question's topic passing the filters said since."""
+    cases = []
+    for index, (turns, filters, topic_name) in enumerate(NARROWINGS):
+        case_id = f"c{index + 1:03d}"
+        topic = TOPICS[topic_name]
+        on_topic = {p.paper_id for p in topic.papers(papers)}
+        gold = [p for p in papers if p.paper_id in on_topic and passes_filters(p, filters)]
+        _check_size(case_id, gold, FILTER_SIZE)
+        cases.append({"id": case_id, "type": "filter", "turns": list(turns), "gold_titles": [p.title for p in gold],
+                      "split": _split(index), "rule": f"{describe_filters(filters)}; and topic {topic_name}: "
+                                                      f"{topic.describe()}", "filters": filters})
+    return cases
+
+
 def _check_size(case_id: str, gold: list[Paper], size: tuple[int, int]) -> None:
     if not size[0] <= len(gold) <= size[1]:
         raise UserSetError(f"{case_id}: {len(gold)} gold papers, expected {size[0]} to {size[1]}")
@@ -678,7 +721,7 @@ def _check_size(case_id: str, gold: list[Paper], size: tuple[int, int]) -> None:
 
 def build_cases(papers: Sequence[Paper]) -> list[dict[str, Any]]:
     """Every case of the set, singles then lists then filters, each validated as an EvalCase."""
-    cases = build_singles(papers) + build_lists(papers) + build_filters(papers)
+    cases = build_singles(papers) + build_lists(papers) + build_filters(papers) + build_narrowings(papers)
     for case in cases:
         EvalCase.model_validate(case)
     return cases

@@ -99,7 +99,7 @@ def test_filter_exactness_is_the_share_of_returned_papers_that_pass():
 def test_label_rules_agree_with_the_builder_on_every_seed_paper(seed_papers):
     """The scorer reads only a hit's feed labels and code link; it must judge as the dataset builder did."""
     filters = [c.filters for c in load_dataset(USER_SET) if c.filters]
-    assert len(filters) == 26
+    assert len(filters) == 35  # 26 questions and 9 conversations narrowing a listing
     for paper in seed_papers.values():
         for flt in filters:
             assert obeys_filters(paper.feeds, paper.code_url, flt) == passes_filters(paper, flt), (paper.title, flt)
@@ -129,9 +129,9 @@ def test_split_selection_keeps_one_split():
     cases = load_dataset(USER_SET)
     heldout, tune = select_cases(cases, split="heldout"), select_cases(cases, split="tune")
     assert {c.split for c in heldout} == {"heldout"} and {c.split for c in tune} == {"tune"}
-    assert (len(heldout), len(tune)) == (53, 110) and select_cases(cases, split="all") == cases
+    assert (len(heldout), len(tune)) == (56, 116) and select_cases(cases, split="all") == cases
     assert [c.id for c in select_cases(cases, types=("filter",), split="heldout")] == [
-        "f003", "f006", "f009", "f012", "f015", "f018", "f021", "f024"]
+        "f003", "f006", "f009", "f012", "f015", "f018", "f021", "f024", "c003", "c006", "c009"]
     assert {c.split for c in select_cases(cases, split="heldout", limit=9)} == {"heldout"}
     with pytest.raises(ConfigError, match="--split: unknown split 'test'"):
         select_cases(cases, split="test")

@@ -56,8 +56,10 @@ def test_it_loads_against_the_seed_papers(papers):
 def test_ids_follow_the_type(cases):
     prefix = {"single": "u", "list": "l", "filter": "f"}
     for kind, letter in prefix.items():
-        ids = [c["id"] for c in cases if c["type"] == kind]
+        ids = [c["id"] for c in cases if c["type"] == kind and "turns" not in c]
         assert ids == [f"{letter}{n:03d}" for n in range(1, len(ids) + 1)]
+    conversations = [c["id"] for c in cases if "turns" in c]
+    assert conversations == [f"c{n:03d}" for n in range(1, len(conversations) + 1)]
 
 
 def test_every_single_is_far_from_its_abstract(cases, by_title):
@@ -111,6 +113,16 @@ def test_filter_gold_papers_satisfy_their_filters(cases, papers, by_title):
         assert all(_independently_passes(p, case["filters"]) for p in gold), case["id"]
         if "topic" not in case["rule"]:  # filter alone: every paper that passes is gold
             assert {p.title for p in papers if _independently_passes(p, case["filters"])} == set(case["gold_titles"])
+
+
+def test_conversation_cases_narrow_a_listing_in_words_and_their_gold_is_its_topic_passing_the_filters(cases):
+    conversations = [c for c in cases if "turns" in c]
+    assert len(conversations) >= 8 and all(c["type"] == "filter" for c in conversations)
+    for case in conversations:
+        first, *follow_ups = case["turns"]
+        assert first.startswith(("Which papers", "What work in the collection")) and follow_ups, case["id"]
+        assert "; and topic " in case["rule"], case["id"]  # the first question's topic, and the filters said since
+    assert any(len(c["turns"]) >= 3 for c in conversations), "a chain of follow-ups, not only pairs"
 
 
 def test_both_splits_for_every_type_about_a_third_held_out(cases):
