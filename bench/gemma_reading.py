@@ -32,9 +32,10 @@ import time
 import zipfile
 from pathlib import Path
 
+import mpnet_reading
 import numpy as np
 from mpnet_reading import engine, reader_lead
-from readings import blend_cases, print_recall_at_1, single_questions
+from readings import blend_cases, print_recall_at_1
 
 CHUNKS = 25
 FOLDER = "embeddinggemma-300m"
@@ -72,16 +73,7 @@ AT_5 = ("product default (mpnet 0.5 / 8 below coverage 0.3 or lead 0.1)", "mpnet
 def dump(work: Path) -> None:
     """Every seed paper's title and abstract (kept apart: Gemma's document prompt has a title slot) and the
     single-paper questions."""
-    _, bot = engine()
-    papers = {}
-    for row in bot.index.paper_summaries():
-        paper = bot.paper(row["paper_id"])
-        papers[paper.paper_id] = {"title": paper.title, "abstract": paper.abstract}
-    questions = [case["question"] for _, case in single_questions()]
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "gemma_texts.json").write_text(json.dumps({"papers": papers, "questions": questions}))
-    print(f"{len(papers)} papers, {len(questions)} questions -> {work / 'gemma_texts.json'}")
-    bot.close()
+    mpnet_reading.dump(work, "gemma_texts.json", lambda paper: {"title": paper.title, "abstract": paper.abstract})
 
 
 def assemble(work: Path, wheels: Path) -> Path:

@@ -73,16 +73,17 @@ def engine():
     return settings, Assistant(settings, chat_model=None)
 
 
-def dump(work: Path) -> None:
+def dump(work: Path, name: str = "texts.json", text=lambda paper: f"{paper.title}. {paper.abstract}") -> None:
+    """Every seed paper's ``text(paper)`` and the single-paper questions, as JSON in ``work / name``."""
     _, bot = engine()
     papers = {}
     for row in bot.index.paper_summaries():
         paper = bot.paper(row["paper_id"])
-        papers[paper.paper_id] = f"{paper.title}. {paper.abstract}"
+        papers[paper.paper_id] = text(paper)
     questions = [case["question"] for _, case in single_questions()]
     work.mkdir(parents=True, exist_ok=True)
-    (work / "texts.json").write_text(json.dumps({"papers": papers, "questions": questions}))
-    print(f"{len(papers)} papers, {len(questions)} questions -> {work / 'texts.json'}")
+    (work / name).write_text(json.dumps({"papers": papers, "questions": questions}))
+    print(f"{len(papers)} papers, {len(questions)} questions -> {work / name}")
     bot.close()
 
 
