@@ -365,7 +365,7 @@ _ASKING = re.compile(
     r"(?<![\w-])(?:(?:so|ok|okay|anyway|anyways|basically)\s*,?\s+)?(?:my|our|the)\s+(?:(?:actual|real|main|specific"
     r"|concrete|core|key|own)\s+)?question(?:\s+(?:is|would\s+be|here|for\s+you))?\s*(?:[:\-\u2013\u2014]|is\b)"
     r"|(?<![\w-])(?:tl;?\s*dr|q)\s*[:\-\u2013\u2014]", re.IGNORECASE)
-_QUESTION_WORDS = 8  # a last paragraph shorter than this ("Any ideas?") takes the one before it along
+_QUESTION_WORDS = 12  # a last paragraph shorter than this ("Any ideas?", "Is there a faster one?") takes the one before
 
 
 def asking_part(question: str) -> str:
