@@ -44,6 +44,7 @@ from assistant.answer.context import (
     heuristic_standalone,
     leans_back,
     only_narrows,
+    topic_question,
 )
 from assistant.answer.kinds import Kind, declares
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
@@ -392,7 +393,9 @@ class Assistant:
         found = self.retrieve(query, k, search_filter, timer, read_filters=read_filters, said_before=said_before)
         query = found.query
         if said_before and only_narrows(question, self.feed_days()):
-            question = query  # the system applies the filter; the model reads what the papers are asked about
+            # The system applies the filter; the model is asked the question that named the topic, without its own
+            # filter words ("Which of those have code?" would have it write about code, or decline).
+            question = read_words(topic_question(history), self.feed_days()).query
         if found.by_filter:  # the listing is the answer: each paper with its own words, nothing for a model to add
             chat_model = None
         base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits,

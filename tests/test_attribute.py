@@ -22,7 +22,7 @@ from assistant.answer.attribute import (
 )
 from assistant.answer.context import NOT_ANSWERED
 from assistant.answer.llm import ChatModel
-from assistant.core.models import Delta, Final, Hit, Sentence, Sources
+from assistant.core.models import Delta, Final, Hit, Sentence, Sources, Turn
 from assistant.core.settings import LLMSettings
 from assistant.engine import Assistant
 
@@ -269,3 +269,17 @@ def test_every_paper_declining_abstains_unless_the_match_is_close(seed):
         "What BLEU score did the original Transformer paper report on WMT 2014 English-German?")
     assert weak.abstained and weak.answer.startswith(NOT_ANSWERED) and not weak.citations
     assert "NOT COVERED" not in weak.answer
+
+
+def test_a_follow_up_that_only_narrows_asks_the_model_about_the_topic_not_the_filter(seed):
+    """"Which of those have code?" put to the model per paper had it write "the paper discusses the use of code",
+    or decline every paper; the system applies the filter, and the model is asked the question naming the topic."""
+    model = RecordingModel()
+    history = [Turn(role="user", content="Which papers in the Mar 17 feed quantize large language models after "
+                                         "training?"),
+               Turn(role="assistant", content="GPTQ [1] ...")]
+    answer = engine(seed, model).ask("Which of those have code?", history)
+    assert sorted(answer.filters) == ["feed Mar 17", "with code"] and not answer.abstained
+    assert model.prompts and all(
+        user.startswith("Question: Which papers quantize large language models after training?\n") and "code" not in
+        user.split("Evidence")[0] for _, user, _ in model.prompts)

@@ -95,9 +95,17 @@ def heuristic_standalone(question: str, history: list[Turn]) -> str:
     it while each leans on its predecessor: the third question of "Which papers quantize LLMs?" / "Which of those
     have code?" / "And which were in the Mar 17 feed?" keeps the topic and both filters."""
     previous = [t.content for t in history if t.role == "user"]
-    if not previous:
-        return question
+    return " ".join([*previous[_chain_start(previous):], question]) if previous else question
+
+
+def topic_question(history: list[Turn]) -> str:
+    """The earlier question a chain of follow-ups leans on: the last user question that does not lean back."""
+    previous = [t.content for t in history if t.role == "user"]
+    return previous[_chain_start(previous)] if previous else ""
+
+
+def _chain_start(previous: list[str]) -> int:
     start = len(previous) - 1
     while start > 0 and leans_back(previous[start]):
         start -= 1
-    return " ".join([*previous[start:], question])
+    return start
