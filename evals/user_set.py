@@ -4,7 +4,7 @@
 below, deterministically; `python -m evals.user_set --check` writes nothing, says whether that file is up to
 date and prints the overlap distribution of the single-paper questions and the recall@1 BM25 alone gets on them.
 
-Three kinds of case:
+Four kinds of case:
 - single: one paper, asked about by someone who has not read it (synonyms, everyday words, no paper name).
   Each stores `overlap`, the share of its content words found in the gold title+abstract; a single at
   or above `MAX_SINGLE_OVERLAP` is refused.
@@ -720,7 +720,7 @@ def _check_size(case_id: str, gold: list[Paper], size: tuple[int, int]) -> None:
 
 
 def build_cases(papers: Sequence[Paper]) -> list[dict[str, Any]]:
-    """Every case of the set, singles then lists then filters, each validated as an EvalCase."""
+    """Every case of the set, singles then lists then filters then conversations, each validated as an EvalCase."""
     cases = build_singles(papers) + build_lists(papers) + build_filters(papers) + build_narrowings(papers)
     for case in cases:
         EvalCase.model_validate(case)
