@@ -273,7 +273,7 @@ class Assistant:
             return Reading(query, stated)
         days = self.feed_days()
         read = read_words(query, days) if reading_words else Reading(query)
-        if reading_words and said_before:
+        if reading_words and said_before and said_before != query:  # a joined follow-up is its own said_before
             before = read_words(said_before, days)
             read = replace(read, filter=combine(read.filter, before.filter), kind=read.kind or before.kind,
                            from_words=read.from_words or before.from_words)
