@@ -13,7 +13,9 @@ reranks each single-paper question's top 20 hybrid candidates with the blend's r
 
     ASSISTANT_DATA_DIR=/tmp/seed-index python bench/reader_sentences.py --work /tmp/rs
 
-Prints recall@1 per set (user tune, user held out, dev single) for each blend; nothing is asserted.
+Prints recall@1 per set (user tune, user held out, dev single) for each blend, then for a learned blend:
+a listwise linear model (softmax over the candidates) over each reading's z-score, rank term and gap to the
+best, trained on the tune and dev questions (5-fold cross-validated on tune). Nothing is asserted.
 """
 from __future__ import annotations
 
@@ -106,6 +108,59 @@ BLENDS = {
 }
 
 
+def _features(readings, coverage: float, which: tuple[int, ...]) -> np.ndarray:
+    from assistant.answer.rerank import _ranks
+
+    n = len(readings[0])
+    columns = [10 / (10 + np.arange(n))]
+    for j in which:
+        s = np.asarray(readings[j], dtype=float)
+        s = np.where(np.isfinite(s), s, np.min(s[np.isfinite(s)]) - 0.1)
+        z, rank = (s - s.mean()) / (s.std() + 1e-6), 10 / (10 + _ranks(s))
+        columns += [z, rank, s - s.max()]
+        if j == 3:  # the reader, also gated by the product's coverage rule
+            columns += [z * (coverage < 0.3), rank * (coverage < 0.3)]
+    return np.stack(columns, axis=1)
+
+
+def _train(xs, golds, l2: float, steps: int = 400, rate: float = 0.1) -> np.ndarray:
+    w = np.zeros(xs[0].shape[1])
+    w[0] = 1.0
+    for _ in range(steps):
+        grad = np.zeros_like(w)
+        for x, gold in zip(xs, golds, strict=True):
+            if gold >= 0:
+                p = np.exp(x @ w - (x @ w).max())
+                grad += x.T @ (p / p.sum()) - x[gold]
+        w -= rate * (grad / len(xs) + l2 * w)
+    return w
+
+
+def learned(found) -> None:
+    """Recall@1 of the learned blend per reading set and L2, and its 5-fold cross-validation on tune."""
+    def rows(names, which):
+        picked = [(_features(r, c, which), g) for n, g, r, c in found if n in names]
+        return [x for x, _ in picked], [g for _, g in picked]
+
+    def hit(w, x, gold):
+        return gold >= 0 and int(np.argmax(x @ w)) == gold
+
+    print("\nlearned blend: readings (0 MaxSim, 1 sentence, 2 dense, 3 reader, 4 sentence, 5 top2, 6 clauses)")
+    print("| readings | L2 | user tune | user heldout | dev single | tune 5-fold |\n|---|---|---|---|---|---|")
+    for which in ((0, 1, 2, 3), (0, 1, 2, 3, 4), (0, 1, 2, 3, 6), (0, 1, 2, 3, 4, 5, 6)):
+        for l2 in (0.001, 0.01, 0.1):
+            w = _train(*rows({"user tune", "dev single"}, which), l2)
+            recall = [np.mean([hit(w, x, g) for x, g in zip(*rows({name}, which), strict=True)])
+                      for name in ("user tune", "user heldout", "dev single")]
+            tune, dev = rows({"user tune"}, which), rows({"dev single"}, which)
+            folds = []
+            for fold in range(5):
+                rest = [i for i in range(len(tune[0])) if i % 5 != fold]
+                w = _train([tune[0][i] for i in rest] + dev[0], [tune[1][i] for i in rest] + dev[1], l2)
+                folds += [hit(w, tune[0][i], tune[1][i]) for i in range(fold, len(tune[0]), 5)]
+            print(f"| {which} | {l2} | " + " | ".join(f"{v:.3f}" for v in (*recall, np.mean(folds))) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="folder for the cached sentence vectors")
@@ -113,6 +168,7 @@ def main() -> None:
     settings, bot = engine()
     found = cases(bot, settings, sentence_vectors(bot, args.work))
     print_recall_at_1(found, BLENDS, settings.rerank.candidates)
+    learned(found)
     bot.close()
 
 
