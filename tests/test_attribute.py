@@ -271,6 +271,26 @@ def test_every_paper_declining_abstains_unless_the_match_is_close(seed):
     assert "NOT COVERED" not in weak.answer
 
 
+def test_a_declined_paper_the_reader_is_sure_of_is_quoted_not_abstained(seed):
+    """The model declined the right paper for a fifth of users' reworded questions (no evidence sentence used their
+    words) and, the dense match being weak, the answer abstained. When the paper reader reads the first paper well
+    ahead of the next, its evidence is quoted, cited."""
+    question = "Can a chatbot keep writing a never-ending novel by keeping notes a person can edit?"
+    bot = engine(seed, RecordingModel("NOT COVERED"))
+    found = bot.retrieve(question)
+    assert found.relevant and found.best_dense < seed.settings.retrieval.confident_dense and bot._reader_sure(found)
+    assert found.hits[0].title.startswith("RecurrentGPT")
+    answer = bot.ask(question)
+    assert not answer.abstained and [c.title for c in answer.citations] == [found.hits[0].title]
+    assert answer.answer.startswith("The most relevant")
+    assert engine(seed, RecordingModel("NOT COVERED"), reader_sure=0).ask(question).abstained  # off: as before
+    # Unsure (the first two papers read about as close): the decline still abstains.
+    unsure = "Can I make a big chatbot use fewer bits per weight after training so it fits on one graphics card?"
+    found = bot.retrieve(unsure)
+    assert found.relevant and found.best_dense < seed.settings.retrieval.confident_dense
+    assert not bot._reader_sure(found) and bot.ask(unsure).abstained
+
+
 def test_a_follow_up_that_only_narrows_asks_the_model_about_the_topic_not_the_filter(seed):
     """"Which of those have code?" put to the model per paper had it write "the paper discusses the use of code",
     or decline every paper; the system applies the filter, and the model is asked the question naming the topic."""

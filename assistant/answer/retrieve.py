@@ -23,6 +23,7 @@ class Retrieval:
     coverage: float
     missing: list[str] = field(default_factory=list)  # names the question relies on that no found paper has
     query: str = ""  # the query searched with: the question without the filter words read from it
+    searched: str = ""  # the text the search and the rerank read (the query, its collection words left out)
     filters: list[str] = field(default_factory=list)  # the filter applied, in words ("feed Mar 13", "with code")
     filters_read: list[str] = field(default_factory=list)  # the part of it the question's own words stated
     named: bool = False  # relevant only because a name in the question points at one found paper

@@ -176,6 +176,10 @@ class LLMSettings(BaseModel):
         0.6, gt=0, le=1, description="list_close when the paper reader's vectors are there: a listed paper must then "
                                      "also be within list_reader_margin of the first paper's reader cosine.")
     list_reader_margin: float = Field(0.12, ge=0, description="See list_close_read (calibrated, README).")
+    reader_sure: float = Field(
+        0.04, ge=0, description="A one-paper answer the model declines is quoted, not abstained, when the paper reader "
+                                "reads its paper at least this much (cosine) closer to the question than the next "
+                                "one (calibrated on users' reworded questions, README). 0 turns this off.")
     paper_tokens: int = Field(70, ge=16, description="Most tokens generated per paper in an attributed answer.")
     n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
     n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")

@@ -10,6 +10,7 @@ the blend rerank reads the candidates' vectors back (`PaperIndex.paper_vectors`)
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +33,8 @@ class PaperReader:
 
     _models: dict[Path, MpnetEmbedder] = {}
     _lock = threading.Lock()
+    # The answer reads the rerank's question again (`Assistant._reader_sure`): its vector is kept, not recomputed.
+    _queries: OrderedDict[tuple[Path, str], np.ndarray] = OrderedDict()
 
     def __init__(self, settings: EmbedSettings) -> None:
         self._settings, self._dir = settings, settings.reader_dir
@@ -53,8 +56,21 @@ class PaperReader:
         no hit has one (an index ingested before the reader, or by a run with it off)."""
         if not vectors:
             return None
-        q = self.model.embed_query(query)
+        q = self.query_vector(query)
         return [float(q @ vectors[h.paper_id]) if h.paper_id in vectors else -np.inf for h in hits]
+
+    def query_vector(self, query: str) -> np.ndarray:
+        key = (self._dir, query)
+        with self._lock:
+            if key in self._queries:
+                self._queries.move_to_end(key)
+                return self._queries[key]
+        vector = self.model.embed_query(query)
+        with self._lock:
+            self._queries[key] = vector
+            while len(self._queries) > 256:
+                self._queries.popitem(last=False)
+        return vector
 
 
 def paper_reader(settings: EmbedSettings) -> PaperReader | None:
