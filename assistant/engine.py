@@ -512,7 +512,7 @@ class Assistant:
                 return reply
             text = statement(raw, ev.n, max_sentences=1 if listing else 2)
             if text is None:
-                yield Delta(text="(its abstract does not answer this)")
+                yield Delta(text="(the model found no answer in its evidence)")
                 continue
             with timer.stage("support"):
                 checks = check_sentences(text, {ev.n: ev.text}, self.sparse, question, {ev.n: ev.hit.title})
@@ -610,13 +610,14 @@ class Assistant:
 
     def _reader_sure(self, found: Retrieval) -> bool:
         """Whether the paper reader reads the first paper found at least ``llm.reader_sure`` closer to the question
-        than the second: users' reworded questions whose first paper was wrong nearly all read under 0.04 apart
-        (README, "How it answers")."""
-        margin = self.settings.llm.reader_sure
-        if not margin or len(found.hits) < 2 or not self.reader:
+        than the second, and at least ``llm.reader_sure_cosine`` close: users' reworded questions whose first paper
+        was wrong nearly all read under 0.04 apart, and a question the collection lacks reads far (README, "How it
+        answers")."""
+        llm = self.settings.llm
+        if not llm.reader_sure or len(found.hits) < 2 or not self.reader:
             return False
         scores = self._reader_scores(found.searched or found.query, found.hits[:2])
-        return scores is not None and scores[0] - scores[1] >= margin
+        return scores is not None and scores[0] >= llm.reader_sure_cosine and scores[0] - scores[1] >= llm.reader_sure
 
     def _reader_scores(self, query: str, hits: list[Hit]) -> list[float] | None:
         """Per hit, the paper reader's cosine of the query with its title + abstract (None: no vectors stored)."""

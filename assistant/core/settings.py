@@ -180,6 +180,9 @@ class LLMSettings(BaseModel):
         0.04, ge=0, description="A one-paper answer the model declines is quoted, not abstained, when the paper reader "
                                 "reads its paper at least this much (cosine) closer to the question than the next "
                                 "one (calibrated on users' reworded questions, README). 0 turns this off.")
+    reader_sure_cosine: float = Field(
+        0.35, ge=0, le=1, description="... and reads it at least this close (the watermarking question, which the "
+                                      "collection lacks, read 0.30; users' questions quoted so, 0.40 or more).")
     paper_tokens: int = Field(70, ge=16, description="Most tokens generated per paper in an attributed answer.")
     n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
     n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
