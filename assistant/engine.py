@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import threading
 import time
@@ -617,7 +618,9 @@ class Assistant:
         if not llm.reader_sure or len(found.hits) < 2 or not self.reader:
             return False
         scores = self._reader_scores(found.searched or found.query, found.hits[:2])
-        return scores is not None and scores[0] >= llm.reader_sure_cosine and scores[0] - scores[1] >= llm.reader_sure
+        if scores is None or not all(math.isfinite(s) for s in scores):  # a paper without a stored vector: no verdict
+            return False
+        return scores[0] >= llm.reader_sure_cosine and scores[0] - scores[1] >= llm.reader_sure
 
     def _reader_scores(self, query: str, hits: list[Hit]) -> list[float] | None:
         """Per hit, the paper reader's cosine of the query with its title + abstract (None: no vectors stored)."""

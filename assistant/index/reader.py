@@ -60,6 +60,7 @@ class PaperReader:
         return [float(q @ vectors[h.paper_id]) if h.paper_id in vectors else -np.inf for h in hits]
 
     def query_vector(self, query: str) -> np.ndarray:
+        """The question's vector; the last 256 questions' are kept (a rerank and the answer read the same one)."""
         key = (self._dir, query)
         with self._lock:
             if key in self._queries:
