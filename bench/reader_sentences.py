@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from mpnet_reading import engine, reader_lead
-from readings import print_recall_at_1, single_questions
+from readings import blend_cases, print_recall_at_1
 
 CLAUSE = re.compile(r"[,;:?]|\b(?:and|so|so that|with|without|while|by|instead of|rather than|but|or|which|that)\b",
                     re.I)
@@ -61,28 +61,21 @@ def sentence_vectors(bot, work: Path) -> dict[str, np.ndarray]:
 
 
 def cases(bot, settings, sentences):
-    from assistant.answer.rerank import _dense_scores
-    from assistant.answer.retrieve import retrieve_hits
-    from assistant.answer.understand import search_text
+    """The blend's readings, the product reader's paper cosine, then the three sentence readings."""
+    model = bot.reader.model
 
-    out = []
-    for name, case in single_questions():
-        text = search_text(case["question"])
-        hits = retrieve_hits(text, index=bot.index, embedder=bot.embedder, sparse=bot.sparse,
-                             settings=settings.retrieval).hits[: settings.rerank.candidates]
-        q = bot.reader.model.embed_query(case["question"])
-        parts = [bot.reader.model.embed_query(p) for p in clauses(case["question"])]
-        best, top2, clause = [], [], []
-        for hit in hits:
-            cos = sentences[hit.paper_id] @ q
-            best.append(float(cos.max()))
-            top2.append(float(np.sort(cos)[-2:].mean()))
-            clause.append(float(np.mean([(sentences[hit.paper_id] @ p).max() for p in parts])))
-        readings = (bot.reranker.maxsim.scores(text, hits), bot._best_sentence_scores(text, hits),
-                    _dense_scores(hits), bot._reader_scores(case["question"], hits), best, top2, clause)
-        gold = next((i for i, h in enumerate(hits) if h.title == case["gold_titles"][0]), -1)
-        out.append((name, gold, readings, bot._coverage(text, hits)))
-    return out
+    def cosines(question: str, hits) -> np.ndarray:  # per hit: each sentence's cosine with the question
+        q = bot.reader.query_vector(question)
+        return [sentences[hit.paper_id] @ q for hit in hits]
+
+    def clause(question: str, hits) -> list[float]:
+        parts = [model.embed_query(p) for p in clauses(question)]
+        return [float(np.mean([(sentences[hit.paper_id] @ p).max() for p in parts])) for hit in hits]
+
+    return blend_cases(bot, settings, bot._reader_scores,
+                       lambda question, hits: [float(c.max()) for c in cosines(question, hits)],
+                       lambda question, hits: [float(np.sort(c)[-2:].mean()) for c in cosines(question, hits)],
+                       clause)
 
 
 def rule(extra: int, weight: float, decides: bool = True):

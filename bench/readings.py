@@ -49,8 +49,8 @@ def print_recall_at_1(cases: list[tuple[str, int, tuple, float]], blends: dict, 
         print(f"| {label} | " + " | ".join(f"{np.mean(found[g]):.3f}" for g in groups) + " |")
 
 
-def blend_cases(bot, settings, cosines) -> list[tuple[str, int, tuple, float]]:
-    """Each question's top candidates with the blend's three readings and ``cosines(question, hits)``."""
+def blend_cases(bot, settings, *cosines) -> list[tuple[str, int, tuple, float]]:
+    """Each question's top candidates with the blend's three readings and each ``cosines(question, hits)``."""
     from assistant.answer.rerank import _dense_scores
     from assistant.answer.retrieve import retrieve_hits
     from assistant.answer.understand import search_text
@@ -61,7 +61,7 @@ def blend_cases(bot, settings, cosines) -> list[tuple[str, int, tuple, float]]:
         hits = retrieve_hits(text, index=bot.index, embedder=bot.embedder, sparse=bot.sparse,
                              settings=settings.retrieval).hits[: settings.rerank.candidates]
         readings = (bot.reranker.maxsim.scores(text, hits), bot._best_sentence_scores(text, hits),
-                    _dense_scores(hits), cosines(case["question"], hits))
+                    _dense_scores(hits), *(reading(case["question"], hits) for reading in cosines))
         gold = next((i for i, h in enumerate(hits) if h.title == case["gold_titles"][0]), -1)
         cases.append((name, gold, readings, bot._coverage(text, hits)))
     return cases
