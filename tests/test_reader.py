@@ -23,7 +23,7 @@ from assistant.core.errors import ModelUnavailable
 from assistant.core.models import Hit
 from assistant.core.settings import EmbedSettings, IngestSettings, RerankSettings
 from assistant.engine import Assistant
-from assistant.index import mpnet_build
+from assistant.index import edge, mpnet_build
 from assistant.index.base import READER_FIELD, decode_vector, encode_vector
 from assistant.index.reader import PaperReader, paper_text
 from assistant.index.server import ServerIndex
@@ -52,6 +52,37 @@ def test_the_built_model_gives_sentence_transformers_vectors(reader):
         ours = reader.model.embed([case["text"]])[0]
         assert np.linalg.norm(ours) == pytest.approx(1.0, abs=1e-4)
         assert float(ours @ np.asarray(case["vector"])) >= 0.98, case["text"]
+
+
+def _copy_of_the_model(tmp_path: Path, build: dict | None) -> Path:
+    """The installed model's files linked into a folder of its own, with ``build`` as its build record."""
+    source, copy = EmbedSettings().reader_dir, tmp_path / "reader"
+    copy.mkdir(parents=True)
+    for name in ("model.onnx", "tokenizer.json"):
+        (copy / name).symlink_to(source / name)
+    if build is not None:
+        (copy / mpnet_build.BUILD_FILE).write_text(json.dumps(build))
+    return copy
+
+
+def test_a_model_from_the_old_recipe_or_read_wrongly_on_this_cpu_is_refused(tmp_path):
+    """Recipe 1's full-range int8 weights read right with AVX-512 VNNI and gave cosine 0.03 on an AVX2-only EPYC
+    (mpnet_build.RECIPE): a model without the current build record, or whose probe vectors this CPU does not
+    reproduce, is refused with the way out instead of reordering every search."""
+    installed = json.loads((EmbedSettings().reader_dir / mpnet_build.BUILD_FILE).read_text())
+    assert installed["recipe"] == mpnet_build.RECIPE and mpnet_build.is_current(EmbedSettings().reader_dir)
+
+    old = _copy_of_the_model(tmp_path / "old", None)
+    assert not mpnet_build.is_current(old) and mpnet_build.main(["--check", str(old)]) == 1
+    with pytest.raises(ModelUnavailable, match="older build recipe.*setup"):
+        PaperReader(EmbedSettings(reader_dir=old))
+
+    wrong = dict(installed, probes=[dict(p, vector=list(-np.asarray(p["vector"]))) for p in installed["probes"]])
+    reader = PaperReader(EmbedSettings(reader_dir=_copy_of_the_model(tmp_path / "wrong", wrong)))
+    with pytest.raises(ModelUnavailable, match=r"reads text wrongly on this CPU \(cosine -0.99.*setup_reader.sh"):
+        _ = reader.model
+    assert mpnet_build.probe_cosine(PaperReader(EmbedSettings()).model, [p["text"] for p in installed["probes"]],
+                                    [p["vector"] for p in installed["probes"]]) >= mpnet_build.MIN_COSINE
 
 
 def test_relative_position_buckets_follow_mpnet():
@@ -125,6 +156,31 @@ def test_an_index_from_before_the_reader_gets_its_vectors_on_the_next_ingest(tmp
         assert (first.papers_unchanged, first.chunks_written, first.vectors_added) == (3, 0, 3)
         assert bot.index.papers_without_vectors() == []
         assert bot.ingest([source]).vectors_added == 0
+    finally:
+        bot.close()
+
+
+def test_vectors_of_an_older_reader_build_are_not_read_and_are_replaced_on_the_next_ingest(
+        tmp_path, embedder, sparse, reader, monkeypatch):
+    """The vector field is named by the build recipe: an index whose vectors an older build wrote (wrong where its
+    int8 weights saturated) reads none of them, and `assistant ingest` writes the current build's."""
+    assert READER_FIELD == f"paper_vector_r{mpnet_build.RECIPE}"
+    source = write_jsonl(tmp_path / "papers.jsonl", PAPERS)
+    settings = make_settings(tmp_path / "data")
+    old = Assistant(settings, embedder=embedder, sparse=sparse, chat_model=None, reader=None, create_index=True)
+    old.ingest([source])
+    ids = sorted(old.index.paper_hashes())
+    monkeypatch.setattr(edge, "READER_FIELD", "paper_vector")  # recipe 1's field
+    for paper_id in ids:
+        old.index.set_paper_vector(paper_id, np.ones(768, dtype=np.float32) / np.sqrt(768))
+    monkeypatch.undo()
+    old.close()
+    bot = Assistant(settings, embedder=embedder, sparse=sparse, chat_model=None, reader=reader)
+    try:
+        assert "paper_vector" in bot.index.paper_chunks(ids[0])[0] and bot.index.paper_vectors(ids) == {}
+        assert sorted(bot.index.papers_without_vectors()) == ids
+        assert bot.ingest([source]).vectors_added == 3
+        assert sorted(bot.index.paper_vectors(ids)) == ids and bot.index.papers_without_vectors() == []
     finally:
         bot.close()
 

