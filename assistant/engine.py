@@ -55,7 +55,7 @@ from assistant.answer.support import RESTATED_START, check_sentences, quoted
 from assistant.answer.understand import Reading, asking_part, combine, day_label, describe, has_topic, search_text
 from assistant.answer.understand import read_filters as read_words
 from assistant.core.dates import label_order
-from assistant.core.errors import InvalidQuery, LLMError
+from assistant.core.errors import InvalidQuery, LLMError, ModelUnavailable
 from assistant.core.models import (
     Answer,
     AnswerEvent,
@@ -166,7 +166,14 @@ class Assistant:
             if warm_passages:  # the rerank stage reads each chunk as its hit passage: title + chunk text
                 warm_passages([f"{c['title']}\n{c['text']}" for c in chunks])
         if self.reader is not None:
-            self.reader.model.embed_query("warm up")
+            try:
+                self.reader.model.embed_query("warm up")
+            except ModelUnavailable as exc:  # every search says so too; the log says it once, without a traceback
+                log.error("warm-up: %s", exc)
+            if lacking := self.index.papers_without_vectors():
+                log.warning("warm-up: %d of the index's papers have no paper-reader vector (an index from before the "
+                            "reader, or from an older build of it): reworded questions rank worse until `assistant "
+                            "ingest` adds them", len(lacking))
         embedded = time.perf_counter() - started
         if self.chat_model is not None:
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import zipfile
 from pathlib import Path
 
@@ -140,9 +141,10 @@ def test_ingest_stores_each_papers_reader_vector_on_its_first_chunk(tmp_path, em
         bot.close()
 
 
-def test_an_index_from_before_the_reader_gets_its_vectors_on_the_next_ingest(tmp_path, embedder, sparse, reader):
+def test_an_index_from_before_the_reader_gets_its_vectors_on_the_next_ingest(tmp_path, embedder, sparse, reader,
+                                                                             caplog):
     """Unchanged papers are not re-embedded: only the missing vector is written, and a second run adds none.
-    Until then the blend leaves the reading out instead of failing."""
+    Until then the blend leaves the reading out instead of failing, and the server's warm-up says so."""
     source = write_jsonl(tmp_path / "papers.jsonl", PAPERS)
     settings = make_settings(tmp_path / "data")
     old = Assistant(settings, embedder=embedder, sparse=sparse, chat_model=None, reader=None, create_index=True)
@@ -152,10 +154,16 @@ def test_an_index_from_before_the_reader_gets_its_vectors_on_the_next_ingest(tmp
     try:
         assert len(bot.index.papers_without_vectors()) == 3
         assert bot.search("how fast do glaciers melt", k=3)[0].title.startswith("Glacier")
+        with caplog.at_level(logging.WARNING, logger="assistant.engine"):
+            bot.warm_up()
+        assert "3 of the index's papers have no paper-reader vector" in caplog.text and "ingest" in caplog.text
         first = bot.ingest([source])
         assert (first.papers_unchanged, first.chunks_written, first.vectors_added) == (3, 0, 3)
         assert bot.index.papers_without_vectors() == []
         assert bot.ingest([source]).vectors_added == 0
+        caplog.clear()
+        bot.warm_up()
+        assert "paper-reader vector" not in caplog.text
     finally:
         bot.close()
 
