@@ -74,6 +74,7 @@ from assistant.core.models import (
 from assistant.core.prompts import Prompts, load_prompts
 from assistant.core.questions import check_question
 from assistant.core.settings import Settings
+from assistant.core.text import normalise_title
 from assistant.index import open_index
 from assistant.index.base import PaperIndex, SearchFilter
 from assistant.index.embedder import Embedder, MiniLMEmbedder
@@ -404,6 +405,8 @@ class Assistant:
             # The system applies the filter; the model is asked the question that named the topic, without its own
             # filter words ("Which of those have code?" would have it write about code, or decline).
             question = read_words(topic_question(history), self.feed_days()).query
+            with timer.stage("those"):
+                found = self._among_those(found, history, question)
         if found.by_filter:  # the listing is the answer: each paper with its own words, nothing for a model to add
             chat_model = None
         base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits,
@@ -411,6 +414,7 @@ class Assistant:
         if not found.relevant:
             timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
             text = (self._no_kind(found.kind_unmet) if found.kind_unmet
+                    else _none_of_those(found) if found.those
                     else self._nothing_passes(found.filters) if not found.hits and found.filters
                     else abstention_text(found.missing, found.hits))
             yield Delta(text=text)
@@ -430,7 +434,8 @@ class Assistant:
         chosen = evidence if found.by_filter else self._choose(query, evidence, found.listing)
         reply = Reply()
         if chat_model is None:  # also a question of only filters: its listing is the answer
-            reply.text = extractive_text(chosen, _filter_heading(found) if found.by_filter else None, self.sparse)
+            reply.text = (self._those_text(found, chosen) if found.those else
+                          extractive_text(chosen, _filter_heading(found) if found.by_filter else None, self.sparse))
             yield Delta(text=reply.text)
         elif context is None:
             reply = yield from self._write_per_paper(question, chosen, chat_model, timer, started)
@@ -466,6 +471,46 @@ class Assistant:
         """Why a question asking for a kind of paper found none: only the searched papers were read."""
         return (f"None of the papers found for this question passes \"{label}\": no title or abstract among them "
                 "says it is one. Ask without that restriction to see the papers on the topic.")
+
+    def _among_those(self, found: Retrieval, history: list[Turn], topic: str) -> Retrieval:
+        """A follow-up that only narrows ("Which of those have code?") is answered from the previous answer's papers:
+        those of them that pass the filter, every one stated with its own words, none added.
+
+        The previous answer's papers are the ones whose titles it states (every answer states its papers' titles),
+        looked for among the candidates of the question that named the topic (``topic``, its filter words left
+        out: a superset of what that answer listed). When it states none (a client that sends no answers back, a
+        free-form model answer, an abstention's uncited nearest papers), the topic's papers that pass the filter
+        answer, as before.
+        Searching the topic again with the filter had added papers the user had not seen, some off the topic
+        ("Only the ones with code" after a listing on speech brought a paper on long text generation): the best
+        of those follow, under a heading saying they are new (`found.kept` counts the previous answer's).
+        """
+        said = next((turn.content for turn in reversed(history) if turn.role == "assistant"), "")
+        if not said or not found.filters:
+            return found
+        stated = normalise_title(said)
+        candidates = self.retrieve(topic, self.settings.retrieval.candidates).hits
+        # A stated paper's title is followed by its marker ("- Title [2]: ...") or its statement ("Title: ..."); a
+        # title offered uncited ("- Title (Mar 13)") was not part of that answer.
+        before = [hit for hit in candidates if any(f"{normalise_title(hit.title)}{after}" in stated
+                                                   for after in (" [", ":"))]
+        if not before:
+            return found
+        ids = {hit.paper_id for hit in before}
+        kept = [hit for hit in found.hits if hit.paper_id in ids]
+        found.hits = kept + [hit for hit in found.hits if hit.paper_id not in ids][:BEYOND_MOST]
+        found.those, found.kept = len(before), len(kept)
+        found.relevant, found.by_filter, found.more = bool(found.hits), True, False
+        found.missing, found.kind_unmet = [], ""
+        return found
+
+    def _those_text(self, found: Retrieval, chosen: list[Evidence]) -> str:
+        """The previous answer's papers that pass a follow-up's filter, then the new ones, each under its heading."""
+        parts = [extractive_text(chosen[:found.kept], _filter_heading(found), self.sparse) if found.kept
+                 else _none_of_those(found)]
+        if chosen[found.kept:]:
+            parts.append(extractive_text(chosen[found.kept:], BEYOND_THOSE))
+        return "\n\n".join(parts)
 
     def _nothing_passes(self, filters: list[str]) -> str:
         """Why a filtered search found nothing, with the feeds there are, so the user can restate it."""
@@ -662,11 +707,27 @@ class Assistant:
 def _filter_heading(found: Retrieval) -> str:
     """The heading of a listing that answers a question of only filters: how many papers, and if all are shown."""
     said = "; ".join(found.filters)
+    if found.those:
+        return (f"{found.kept} of the {found.those} papers in the previous answer pass the filter ({said}):"
+                if found.kept > 1 else
+                f"1 of the {found.those} papers in the previous answer passes the filter ({said}):"
+                if found.those > 1 else f"The paper in the previous answer passes the filter ({said}):")
     if found.more:
         return (f"{len(found.hits)} of the papers that pass the filter ({said}); more pass it: add a topic to the "
                 f"question to narrow them.")
     return f"The {len(found.hits)} papers that pass the filter ({said}):" if len(found.hits) > 1 else (
         f"The paper that passes the filter ({said}):")
+
+
+BEYOND_THOSE = "Not in the previous answer, found by searching its topic again with the filter:"
+BEYOND_MOST = 3
+
+
+def _none_of_those(found: Retrieval) -> str:
+    """That no paper of the previous answer passes a follow-up's filter."""
+    said = "; ".join(found.filters)
+    return (f"The paper in the previous answer does not pass the filter ({said})." if found.those == 1 else
+            f"None of the {found.those} papers in the previous answer passes the filter ({said}).")
 
 
 # --- the async face -------------------------------------------------------------------------------

@@ -5,14 +5,17 @@ Only the LLM's wording is faked (LiteLLM `mock_response`, never on the network);
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import GPTQ_TITLE, quoted_after
 
 from assistant.answer.context import ABSTAIN_TEXT, heuristic_standalone, leans_back, only_narrows
 from assistant.answer.llm import ChatModel
+from assistant.answer.understand import day_label
 from assistant.core.models import Answer, Turn
 from assistant.core.settings import LLMSettings
-from assistant.engine import Assistant
+from assistant.engine import BEYOND_THOSE, Assistant
 
 QUESTION = "How can a 175-billion-parameter GPT model be quantized to 3 or 4 bits per weight in a few GPU hours?"
 MOCK_MODEL = "openai/gpt-4o-mini"
@@ -150,6 +153,40 @@ def test_a_chain_of_follow_ups_keeps_the_topic_and_every_filter_said_on_the_way(
     assert sorted(third.filters) == ["feed Mar 17", "with code"]
     assert GPTQ_TITLE in [c.title for c in third.citations]
     assert all(hit.code_url and "Mar 17" in hit.feeds for hit in third.hits)
+
+
+def test_which_of_those_lists_the_previous_answers_papers_that_pass_then_the_new_ones(seed):
+    """"Which of those have code?" had searched the topic again with the filter and listed papers the user had not
+    been shown as if they were "those" (after a listing on speech, one on long text generation): the answer now
+    lists the previous answer's papers that pass, then, under a heading of their own, new ones that do."""
+    question = "Which papers quantize large language models after training?"
+    first = seed.assistant.ask(question)
+    shown = {c.paper_id for c in first.citations}
+    history = [Turn(role="user", content=question), Turn(role="assistant", content=first.answer)]
+    with_code = {c.paper_id for c in first.citations if c.code_url}
+    assert len(shown) > 2 and 0 < len(with_code) < len(shown)
+    narrowed = seed.assistant.ask("Which of those have code?", history)
+    assert not narrowed.abstained and narrowed.filters == ["with code"]
+    assert narrowed.answer.startswith(f"{len(with_code)} of the {len(shown)} papers in the previous answer pass")
+    those, _, new = narrowed.answer.partition(BEYOND_THOSE)
+    by_n = {c.n: c for c in narrowed.citations}
+    assert {by_n[n].paper_id for n in markers(those)} == with_code
+    assert all(by_n[n].paper_id not in shown and by_n[n].code_url for n in markers(new))
+
+    missed = [day for day in seed.assistant.feed_days() if not any(day_label(day) in c.feeds for c in first.citations)]
+    if missed:  # a feed none of the listed papers was seen in
+        none = seed.assistant.ask(f"Which of them were in the {day_label(missed[0])} feed?", history)
+        assert none.answer.startswith(f"None of the {len(shown)} papers in the previous answer passes the filter")
+        assert not shown & {c.paper_id for c in none.citations}
+
+    # Without the previous answer's text (a client sending only the questions) the topic is searched with the filter.
+    alone = seed.assistant.ask("Which of those have code?", [Turn(role="user", content=question)])
+    assert alone.citations and all(c.code_url for c in alone.citations)
+    assert "previous answer" not in alone.answer
+
+
+def markers(text: str) -> set[int]:
+    return {int(n) for n in re.findall(r"\[(\d+)\]", text)}
 
 
 def test_a_follow_up_that_only_narrows_is_not_rewritten_and_a_rewrite_keeps_the_filter_words_typed(seed):
