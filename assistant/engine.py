@@ -431,7 +431,11 @@ class Assistant:
             Citation(n=ev.n, paper_id=ev.hit.paper_id, title=ev.hit.title, url=ev.hit.url, code_url=ev.hit.code_url,
                      feeds=ev.hit.feeds, snippet=" ".join(ev.sentences)) for ev in evidence])
         timer.timings_ms["sources"] = round((time.perf_counter() - started) * 1000, 2)
-        chosen = evidence if found.by_filter else self._choose(query, evidence, found.listing)
+        if found.those:  # the previous answer's papers that pass, then new ones the listing gate keeps
+            chosen = [ev for ev in evidence if ev.hit.paper_id in found.shown]
+            chosen += [ev for ev in self._choose(query, evidence, True) if ev.hit.paper_id not in found.shown]
+        else:
+            chosen = evidence if found.by_filter else self._choose(query, evidence, found.listing)
         reply = Reply()
         if chat_model is None:  # also a question of only filters: its listing is the answer
             reply.text = (self._those_text(found, chosen) if found.those else
@@ -482,8 +486,8 @@ class Assistant:
         free-form model answer, an abstention's uncited nearest papers), the topic's papers that pass the filter
         answer, as before.
         Searching the topic again with the filter had added papers the user had not seen, some off the topic
-        ("Only the ones with code" after a listing on speech brought a paper on long text generation): the best
-        of those follow, under a heading saying they are new (`found.kept` counts the previous answer's).
+        ("Only the ones with code" after a listing on speech brought a paper on long text generation): those the
+        listing gate keeps (`choose_papers`, as that search's answer did) follow under a heading saying they are new.
         """
         said = next((turn.content for turn in reversed(history) if turn.role == "assistant"), "")
         if not said or not found.filters:
@@ -496,20 +500,19 @@ class Assistant:
                                                    for after in (" [", ":"))]
         if not before:
             return found
-        ids = {hit.paper_id for hit in before}
-        kept = [hit for hit in found.hits if hit.paper_id in ids]
-        found.hits = kept + [hit for hit in found.hits if hit.paper_id not in ids][:BEYOND_MOST]
-        found.those, found.kept = len(before), len(kept)
+        found.those, found.shown = len(before), {hit.paper_id for hit in before}
         found.relevant, found.by_filter, found.more = bool(found.hits), True, False
         found.missing, found.kind_unmet = [], ""
         return found
 
     def _those_text(self, found: Retrieval, chosen: list[Evidence]) -> str:
         """The previous answer's papers that pass a follow-up's filter, then the new ones, each under its heading."""
-        parts = [extractive_text(chosen[:found.kept], _filter_heading(found), self.sparse) if found.kept
+        kept = [ev for ev in chosen if ev.hit.paper_id in found.shown]
+        new = [ev for ev in chosen if ev.hit.paper_id not in found.shown]
+        parts = [extractive_text(kept, _filter_heading(found, len(kept)), self.sparse) if kept
                  else _none_of_those(found)]
-        if chosen[found.kept:]:
-            parts.append(extractive_text(chosen[found.kept:], BEYOND_THOSE))
+        if new:
+            parts.append(extractive_text(new, BEYOND_THOSE))
         return "\n\n".join(parts)
 
     def _nothing_passes(self, filters: list[str]) -> str:
@@ -704,12 +707,14 @@ class Assistant:
         return self.chat_model.complete("You rank passages.", prompt)
 
 
-def _filter_heading(found: Retrieval) -> str:
-    """The heading of a listing that answers a question of only filters: how many papers, and if all are shown."""
+def _filter_heading(found: Retrieval, kept: int = 0) -> str:
+    """The heading of a listing that answers a question of only filters: how many papers, and if all are shown
+    (for a follow-up narrowing the previous answer, ``kept`` of its ``found.those`` papers pass)."""
     said = "; ".join(found.filters)
     if found.those:
-        return (f"{found.kept} of the {found.those} papers in the previous answer pass the filter ({said}):"
-                if found.kept > 1 else
+        return (f"All {kept} papers in the previous answer pass the filter ({said}):" if kept == found.those > 1 else
+                f"{kept} of the {found.those} papers in the previous answer pass the filter ({said}):"
+                if kept > 1 else
                 f"1 of the {found.those} papers in the previous answer passes the filter ({said}):"
                 if found.those > 1 else f"The paper in the previous answer passes the filter ({said}):")
     if found.more:
@@ -720,7 +725,6 @@ def _filter_heading(found: Retrieval) -> str:
 
 
 BEYOND_THOSE = "Not in the previous answer, found by searching its topic again with the filter:"
-BEYOND_MOST = 3
 
 
 def _none_of_those(found: Retrieval) -> str:

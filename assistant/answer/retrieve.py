@@ -32,7 +32,7 @@ class Retrieval:
     more: bool = False  # a question of only filters: more papers pass them than the hits list
     kind_unmet: str = ""  # the kind of paper asked for ("surveys only") when no found paper declares it
     those: int = 0  # a follow-up narrowing the previous answer: how many papers that answer stated
-    kept: int = 0  # ... and how many of them pass its filter (the first hits; the rest are new to the user)
+    shown: set[str] = field(default_factory=set)  # ... and their ids
 
 
 def retrieve_hits(query: str, *, index: PaperIndex, embedder: Embedder, sparse: SparseEncoder,
