@@ -485,6 +485,7 @@ class Assistant:
         out: a superset of what that answer listed). When it states none (a client that sends no answers back, a
         free-form model answer, an abstention's uncited nearest papers), the topic's papers that pass the filter
         answer, as before.
+
         Searching the topic again with the filter had added papers the user had not seen, some off the topic
         ("Only the ones with code" after a listing on speech brought a paper on long text generation): those the
         listing gate keeps (`choose_papers`, as that search's answer did) follow under a heading saying they are new.
@@ -711,12 +712,12 @@ def _filter_heading(found: Retrieval, kept: int = 0) -> str:
     """The heading of a listing that answers a question of only filters: how many papers, and if all are shown
     (for a follow-up narrowing the previous answer, ``kept`` of its ``found.those`` papers pass)."""
     said = "; ".join(found.filters)
+    if found.those == 1:
+        return f"The paper in the previous answer passes the filter ({said}):"
     if found.those:
-        return (f"All {kept} papers in the previous answer pass the filter ({said}):" if kept == found.those > 1 else
-                f"{kept} of the {found.those} papers in the previous answer pass the filter ({said}):"
-                if kept > 1 else
-                f"1 of the {found.those} papers in the previous answer passes the filter ({said}):"
-                if found.those > 1 else f"The paper in the previous answer passes the filter ({said}):")
+        passing = "All" if kept == found.those else f"{kept} of the"
+        verb = "passes" if kept == 1 else "pass"
+        return f"{passing} {found.those} papers in the previous answer {verb} the filter ({said}):"
     if found.more:
         return (f"{len(found.hits)} of the papers that pass the filter ({said}); more pass it: add a topic to the "
                 f"question to narrow them.")
