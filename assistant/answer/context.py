@@ -25,14 +25,9 @@ def abstention_text(missing: list[str], nearest: list[Hit], limit: int = 3, reas
     else:
         text = reason
     if nearest:
-        text += "\n\n" + uncited_list("You may mean (not cited, the match is weak):", nearest, limit)
+        text += "\n\nYou may mean (not cited, the match is weak):\n" + "\n".join(
+            f"- {hit.title}" + (f" ({', '.join(hit.feeds)})" if hit.feeds else "") for hit in nearest[:limit])
     return text
-
-
-def uncited_list(heading: str, hits: list[Hit], limit: int = 3) -> str:
-    """Papers offered without citation markers: the heading, then each title with its feeds."""
-    return heading + "\n" + "\n".join(
-        f"- {hit.title}" + (f" ({', '.join(hit.feeds)})" if hit.feeds else "") for hit in hits[:limit])
 
 
 def count_tokens(text: str, encoding: str = "cl100k_base") -> int:

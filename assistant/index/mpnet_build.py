@@ -51,7 +51,7 @@ OPSET, IR_VERSION = 17, 8  # IR 8 goes with opset 17; onnxruntime 1.31 reads IR 
 # Recipe 2 quantises the weights to 7 bits (onnxruntime's reduce_range). Recipe 1's full-range int8 weights were
 # read right on CPUs with AVX-512 VNNI and wrongly where onnxruntime multiplies with AVX2's VPMADDUBSW, whose
 # int16 pair sums saturate (uint8 x int8: 2 x 255 x 127 > 32767): on an AMD EPYC with AVX2 only, cosine with the
-# fp32 model 0.03, and the reader reordered the dev set's single-paper questions from recall@1 0.98 to 0.72.
+# fp32 model 0.03, and the reader reordered the dev set's single-paper questions from recall@1 0.967 to 0.712.
 # 7-bit weights cannot saturate (2 x 255 x 63 < 32767): cosine 0.992-0.995 there, as recipe 1 gave with VNNI.
 RECIPE = READER_RECIPE  # kept in assistant.index.base, which names the index's vector field by it
 BUILD_FILE = "build.json"
