@@ -12,9 +12,10 @@ import math
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -400,13 +401,15 @@ class Assistant:
             query = self.standalone_query(question, history, chat_model)
         said_before = self.said_before(question, history, query)
         found = self.retrieve(query, k, search_filter, timer, read_filters=read_filters, said_before=said_before)
-        query = found.query
         if said_before and only_narrows(question, self.feed_days()):
             # The system applies the filter; the model is asked the question that named the topic, without its own
             # filter words ("Which of those have code?" would have it write about code, or decline).
             question = read_words(topic_question(history), self.feed_days()).query
             with timer.stage("those"):
-                found = self._among_those(found, history, question)
+                wider = partial(self.retrieve, query, self.settings.retrieval.candidates, search_filter,
+                                read_filters=read_filters, said_before=said_before)
+                found = self._among_those(found, history, question, wider)
+        query = found.query
         if found.by_filter:  # the listing is the answer: each paper with its own words, nothing for a model to add
             chat_model = None
         base = {"model": chat_model.name if chat_model else "none", "query": query, "hits": found.hits,
@@ -476,7 +479,8 @@ class Assistant:
         return (f"None of the papers found for this question passes \"{label}\": no title or abstract among them "
                 "says it is one. Ask without that restriction to see the papers on the topic.")
 
-    def _among_those(self, found: Retrieval, history: list[Turn], topic: str) -> Retrieval:
+    def _among_those(self, found: Retrieval, history: list[Turn], topic: str,
+                     wider: Callable[[], Retrieval]) -> Retrieval:
         """A follow-up that only narrows ("Which of those have code?") is answered from the previous answer's papers:
         those of them that pass the filter, every one stated with its own words, none added.
 
@@ -484,7 +488,8 @@ class Assistant:
         looked for among the candidates of the question that named the topic (``topic``, its filter words left
         out: a superset of what that answer listed). When it states none (a client that sends no answers back, a
         free-form model answer, an abstention's uncited nearest papers), the topic's papers that pass the filter
-        answer, as before.
+        answer, as before. Those of them that pass the filter but rank below the hits are fetched from the filtered
+        search made ``wider`` (to the candidates' depth), so every one is counted.
 
         Searching the topic again with the filter had added papers the user had not seen, some off the topic
         ("Only the ones with code" after a listing on speech brought a paper on long text generation): those the
@@ -502,6 +507,9 @@ class Assistant:
         if not before:
             return found
         found.those, found.shown = len(before), {hit.paper_id for hit in before}
+        listed = {hit.paper_id for hit in found.hits}
+        if not found.shown <= listed:
+            found.hits += [hit for hit in wider().hits if hit.paper_id in found.shown - listed]
         found.relevant, found.by_filter, found.more = bool(found.hits), True, False
         found.missing, found.kind_unmet = [], ""
         return found

@@ -172,6 +172,10 @@ def test_which_of_those_lists_the_previous_answers_papers_that_pass_then_the_new
     by_n = {c.n: c for c in narrowed.citations}
     assert {by_n[n].paper_id for n in markers(those)} == with_code
     assert all(by_n[n].paper_id not in shown and by_n[n].code_url for n in markers(new))
+    # Those that pass are all counted even when fewer hits are asked for than they are.
+    one = seed.assistant.ask("Which of those have code?", history, k=1)
+    assert one.answer.startswith(narrowed.answer.splitlines()[0])
+    assert with_code <= {c.paper_id for c in one.citations}
 
     missed = [day for day in seed.assistant.feed_days() if not any(day_label(day) in c.feeds for c in first.citations)]
     if missed:  # a feed none of the listed papers was seen in
