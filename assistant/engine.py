@@ -482,7 +482,7 @@ class Assistant:
     def _among_those(self, found: Retrieval, history: list[Turn], topic: str,
                      wider: Callable[[], Retrieval]) -> Retrieval:
         """A follow-up that only narrows ("Which of those have code?") is answered from the previous answer's papers:
-        those of them that pass the filter, every one stated with its own words, none added.
+        those of them that pass the filter, every one stated with its own words, and none passed off as one of them.
 
         The previous answer's papers are the ones whose titles it states (every answer states its papers' titles),
         looked for among the candidates of the question that named the topic (``topic``, its filter words left
