@@ -506,7 +506,7 @@ class Assistant:
                                                    for after in (" [", ":"))]
         if not before:
             return found
-        found.those, found.shown = len(before), {hit.paper_id for hit in before}
+        found.shown = {hit.paper_id for hit in before}
         listed = {hit.paper_id for hit in found.hits}
         if not found.shown <= listed:
             found.hits += [hit for hit in wider().hits if hit.paper_id in found.shown - listed]

@@ -64,7 +64,7 @@ def cases(bot, settings, sentences):
     """The blend's readings, the product reader's paper cosine, then the three sentence readings."""
     model = bot.reader.model
 
-    def cosines(question: str, hits) -> np.ndarray:  # per hit: each sentence's cosine with the question
+    def cosines(question: str, hits) -> list[np.ndarray]:  # per hit: each sentence's cosine with the question
         q = bot.reader.query_vector(question)
         return [sentences[hit.paper_id] @ q for hit in hits]
 

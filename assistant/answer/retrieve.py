@@ -31,8 +31,12 @@ class Retrieval:
     by_filter: bool = False  # the question is only filters or a kind of paper: each paper passing them answers it
     more: bool = False  # a question of only filters: more papers pass them than the hits list
     kind_unmet: str = ""  # the kind of paper asked for ("surveys only") when no found paper declares it
-    those: int = 0  # a follow-up narrowing the previous answer: how many papers that answer stated
-    shown: set[str] = field(default_factory=set)  # ... and their ids
+    shown: set[str] = field(default_factory=set)  # a follow-up narrowing the previous answer: the papers it stated
+
+    @property
+    def those(self) -> int:
+        """How many papers the previous answer stated (0: not a follow-up narrowing it)."""
+        return len(self.shown)
 
 
 def retrieve_hits(query: str, *, index: PaperIndex, embedder: Embedder, sparse: SparseEncoder,

