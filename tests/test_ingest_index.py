@@ -215,3 +215,21 @@ def test_one_bad_file_never_loses_the_valid_records_of_the_same_run(tmp_path, em
                                                                                     "nested.json"]
     finally:
         engine.close()
+
+
+def test_an_acronym_and_its_plural_are_one_bm25_term(sparse):
+    """'LLM inference' matched no abstract that says 'LLMs' (most do): the stemmer leaves acronym plurals alone."""
+    from qdrant_edge import Bm25
+
+    def terms(embedding) -> set[int]:
+        return set(embedding.indices)
+
+    abstract = "Keyformer cuts the KV cache of LLMs and ViTs during generative inference."
+    assert terms(sparse.embed_query("LLM inference with a ViT")) <= terms(sparse.embed_document(abstract))
+    assert terms(sparse.embed_query("ResNets")) == terms(sparse.embed_query("ResNet"))
+    assert terms(sparse.embed_query("Transformers")) == terms(sparse.embed_query("transformer"))  # the stemmer's own
+    # An index ingested before this stores "LLMs" as written: the search asks for both forms.
+    stored_before = terms(Bm25().embed_document(abstract))
+    assert terms(Bm25().embed_query("LLMs")) <= stored_before
+    assert terms(Bm25().embed_query("LLMs")) <= terms(sparse.search_query("LLM inference"))
+    assert terms(sparse.embed_query("LLM inference")) <= terms(sparse.search_query("LLM inference"))

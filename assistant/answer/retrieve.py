@@ -44,7 +44,7 @@ def retrieve_hits(query: str, *, index: PaperIndex, embedder: Embedder, sparse: 
                   search_filter: SearchFilter | None = None, weights: tuple[float, float] | None = None) -> Retrieval:
     """Fused per-paper hits for the query (as many as the candidates allow) plus the relevance verdict."""
     dense_vec = embedder.embed([query])[0]
-    query_sparse = sparse.embed_query(query)
+    query_sparse = sparse.search_query(query)
     result = index.hybrid_query(HybridQuery(
         dense=dense_vec, sparse=SparseVec(list(query_sparse.indices), list(query_sparse.values)),
         limit=settings.candidates, candidates=settings.candidates,
@@ -54,7 +54,7 @@ def retrieve_hits(query: str, *, index: PaperIndex, embedder: Embedder, sparse: 
         ranked = result.dense if settings.mode == "dense" else result.sparse
         result = HybridResult(fused=ranked, dense=result.dense, sparse=result.sparse)
     hits = group_by_paper(result)
-    coverage = term_coverage(query_sparse.indices, hits[0], sparse) if hits else 0.0
+    coverage = term_coverage(sparse.embed_query(query).indices, hits[0], sparse) if hits else 0.0
     best_dense = max((h.dense_score or 0.0 for h in hits), default=0.0)
     relevant = bool(hits) and (best_dense >= settings.min_dense or coverage >= settings.min_sparse_coverage)
     return Retrieval(hits, relevant, best_dense, coverage)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -18,10 +20,18 @@ class SparseEncoder(Protocol):
 
     def embed_document(self, text: str) -> SparseEmbedding: ...
     def embed_query(self, text: str) -> SparseEmbedding: ...
+    def search_query(self, text: str) -> SparseEmbedding:
+        text = singular_acronyms(text)
+        query = self._bm25.embed_query(text)
+        terms = dict(zip(query.indices, query.values, strict=True))
+        if plurals := " ".join(f"{word}s" for word in _ACRONYM.findall(text)):
+            twins = self._bm25.embed_query(plurals)
+            for index, value in zip(twins.indices, twins.values, strict=True):
+                terms.setdefault(index, value)
+        return Terms(list(terms), list(terms.values()))
 
 
 def sparse_encoder() -> SparseEncoder:
-    """Qdrant Edge's BM25 with its default settings (measured better here than bm25s with stopwords)."""
-    from qdrant_edge import Bm25
-
-    return Bm25()
+    """Qdrant Edge's BM25 with its default settings (measured better here than bm25s with stopwords), reading
+    acronym plurals as their singular."""
+    return Bm25Terms()
