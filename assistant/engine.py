@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from assistant.answer.abstain import missing_names, named_paper, names_in
+from assistant.answer.abstain import missing_names, named_paper, names_in, papers_named
 from assistant.answer.attribute import (
     DECLINED,
     Evidence,
@@ -437,8 +437,11 @@ class Assistant:
         if found.those:  # the previous answer's papers that pass, then new ones the listing gate keeps
             chosen = [ev for ev in evidence if ev.hit.paper_id in found.shown]
             chosen += [ev for ev in self._choose(query, evidence, True) if ev.hit.paper_id not in found.shown]
-        else:
-            chosen = evidence if found.by_filter else self._choose(query, evidence, found.listing)
+        elif found.by_filter:
+            chosen = evidence
+        else:  # a question naming two or more of the found papers ("Compare GPTQ and RepQuant") is about each
+            named = papers_named(query, [ev.hit.title for ev in evidence]) if not found.listing else []
+            chosen = [evidence[i] for i in named] if len(named) > 1 else self._choose(query, evidence, found.listing)
         reply = Reply()
         if chat_model is None:  # also a question of only filters: its listing is the answer
             reply.text = (self._those_text(found, chosen) if found.those else

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import GPTQ_TITLE
 
-from assistant.answer.abstain import missing_names, named_paper
+from assistant.answer.abstain import missing_names, named_paper, papers_named
 from assistant.engine import Assistant
 
 
@@ -48,6 +48,22 @@ def test_a_name_only_one_found_paper_has_points_at_it():
     assert named_paper("Warum ist CLIP so gut?", titles, texts) is None
     assert named_paper("How does Mamba's selective SSM scan work?", titles, texts) is None
     assert named_paper("Compare ProbSparse with the LCM.", titles, texts) is None
+
+
+def test_the_papers_a_question_names_by_their_titles_are_found_in_its_order():
+    titles = ["GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers",
+              "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows",
+              "SliceGPT: Compress Large Language Models by Deleting Rows and Columns",
+              "CSWin Transformer: A General Vision Transformer Backbone with Cross-Shaped Windows",
+              "Tokens-to-Token ViT: Training Vision Transformers from Scratch on ImageNet",
+              "Informer: Beyond Efficient Transformer for Long Sequence Time-Series Forecasting"]
+    assert papers_named("Compare SliceGPT and GPTQ.", titles) == [2, 0]
+    assert papers_named("How does the Informer differ from Swin Transformer?", titles) == [5, 1]
+    assert papers_named("is slicegpt better than gptq?", titles) == [2, 0]  # unmistakable names, any case
+    # A part of a lead name, a plain-word name in other case, or words that only contain one name nothing.
+    assert papers_named("A ViT block beating CSWin on ImageNet?", titles) == []
+    assert papers_named("Does an informer model use swin transformer windows?", titles) == []
+    assert papers_named("Which GPTQ-like methods quantize LLMs?", titles) == []
 
 
 def test_a_question_in_another_language_that_names_its_paper_is_answered_from_it(seed):

@@ -116,6 +116,22 @@ def test_extractive_answer_without_llm_cites_numbered_papers(seed):
     assert_cites_only_retrieved(answer)
 
 
+REPQUANT_TITLE = ("RepQuant: Towards Accurate Post-Training Quantization of Large Transformer Models via Scale "
+                  "Reparameterization")
+
+
+@pytest.mark.parametrize("model", ["none", "mock"])
+def test_a_question_naming_two_papers_is_answered_from_each(seed, model):
+    """'Compare GPTQ and RepQuant' was a one-paper answer about GPTQ: the paper retrieval ranked first."""
+    bot = seed.assistant if model == "none" else with_llm(seed, "It quantizes the weights after training.")
+    answer = bot.ask("Compare RepQuant and GPTQ")
+    assert not answer.abstained and not answer.generation_failed
+    assert [c.title for c in answer.citations] == [REPQUANT_TITLE, GPTQ_TITLE]  # in the order the question names them
+    assert answer.answer.index(REPQUANT_TITLE) < answer.answer.index(GPTQ_TITLE)
+    for citation in answer.citations:
+        assert f"[{citation.n}]" in answer.answer
+
+
 @pytest.mark.parametrize("rewrite", ["What speed-up did they report?", "  what speed up did they report  ", " "])
 def test_a_condensation_that_keeps_the_follow_up_as_typed_joins_the_previous_question(seed, rewrite):
     """The embedded model sometimes returns the follow-up unchanged: "they" would then be searched for alone."""
