@@ -20,6 +20,45 @@ class SparseEncoder(Protocol):
 
     def embed_document(self, text: str) -> SparseEmbedding: ...
     def embed_query(self, text: str) -> SparseEmbedding: ...
+    def search_query(self, text: str) -> SparseEmbedding: ...
+
+
+@dataclass(frozen=True)
+class Terms:
+    indices: list[int]
+    values: list[float]
+
+
+# The stemmer leaves an acronym's plural alone: "LLMs" and "LLM" were two unrelated terms, so "LLM inference"
+# matched no abstract that says "LLMs" (most of them). A word with two capitals and a final lowercase "s" is
+# read as its singular on both sides: "LLMs", "GANs", "ViTs", "ResNets" -> "LLM", "GAN", "ViT", "ResNet".
+_ACRONYM_PLURAL = re.compile(r"(?<![\w-])([A-Z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*?)s(?![\w])")
+_ACRONYM = re.compile(r"(?<![\w-])[A-Z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*(?![\w])")
+
+
+def singular_acronyms(text: str) -> str:
+    """The text with each acronym's plural read as its singular ("LLMs" -> "LLM")."""
+    return _ACRONYM_PLURAL.sub(r"\1", text)
+
+
+class Bm25Terms:
+    """Qdrant Edge's BM25 reading acronym plurals as their singular (documents and queries alike).
+
+    `search_query` is what the index is searched with: the query's terms plus each acronym's plural, because
+    an index ingested before acronyms were read this way stores "LLMs" as it was written.
+    """
+
+    def __init__(self) -> None:
+        from qdrant_edge import Bm25
+
+        self._bm25 = Bm25()
+
+    def embed_document(self, text: str) -> SparseEmbedding:
+        return self._bm25.embed_document(singular_acronyms(text))
+
+    def embed_query(self, text: str) -> SparseEmbedding:
+        return self._bm25.embed_query(singular_acronyms(text))
+
     def search_query(self, text: str) -> SparseEmbedding:
         text = singular_acronyms(text)
         query = self._bm25.embed_query(text)
