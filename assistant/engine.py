@@ -53,7 +53,16 @@ from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits, term_coverage
 from assistant.answer.support import RESTATED_START, check_sentences, quoted
-from assistant.answer.understand import Reading, asking_part, combine, day_label, describe, has_topic, search_text
+from assistant.answer.understand import (
+    Reading,
+    about_collection,
+    asking_part,
+    combine,
+    day_label,
+    describe,
+    has_topic,
+    search_text,
+)
 from assistant.answer.understand import read_filters as read_words
 from assistant.core.dates import label_order
 from assistant.core.errors import InvalidQuery, LLMError, ModelUnavailable
@@ -397,6 +406,12 @@ class Assistant:
         timer, history, chat_model = Timer(), history or [], self.chat_model_for(model)
         started = time.perf_counter()
         question = asking_part(question)  # the model reads what is asked, not a pasted thread before it
+        if about_collection(question, self.feed_days()):  # "How many papers are there?": the index's own counts
+            text = collection_text(self.summary())
+            yield Delta(text=text)
+            yield Final(answer=Answer(answer=text, model="none", query=question, timings_ms={
+                "total": round((time.perf_counter() - started) * 1000, 2)}))
+            return
         with timer.stage("condense"):
             query = self.standalone_query(question, history, chat_model)
         said_before = self.said_before(question, history, query)
@@ -717,6 +732,32 @@ class Assistant:
         if self.chat_model is None:
             raise LLMError("the 'llm' reranker needs a chat model (ASSISTANT_LLM_MODEL is 'none')")
         return self.chat_model.complete("You rank passages.", prompt)
+
+
+# Title words too common in this field to say what a collection is about.
+_PLAIN_TITLE_WORDS = set("""a an and the of for in on to with via from by as at is are its your all or towards toward
+using based new large efficient learning model models network networks beyond through into what how when can
+improving improved""".split())
+
+
+def collection_text(summary: CollectionSummary) -> str:
+    """What the collection holds, in words: papers, feeds with their counts, code links, frequent title words."""
+    if not summary.papers:
+        return "The collection is empty: ingest a feed first (`assistant ingest FILE`)."
+    feeds = ", ".join(f"{label} ({count})" for label, count in summary.feeds.items())
+    words: dict[str, int] = {}
+    for title in summary.titles:
+        for word in {w.lower() for w in re.findall(r"[A-Za-z][A-Za-z0-9-]+", title)} - _PLAIN_TITLE_WORDS:
+            words[word] = words.get(word, 0) + 1
+    for word in [w for w in words if w.endswith("s") and w[:-1] in words]:  # "transformers" counts as "transformer"
+        words[word[:-1]] += words.pop(word)
+    common = sorted(words.items(), key=lambda item: (-item[1], item[0]))[:12]
+    lines = [f"The collection holds {summary.papers} papers from {len(summary.feeds)} feed(s): {feeds}. "
+             f"{summary.with_code} of them link to code (a paper can be in several feeds).",
+             "Words most frequent in their titles: " + ", ".join(f"{w} ({n})" for w, n in common) + ".",
+             'Ask about a topic ("Which papers …?"), name a feed ("… in the Mar 13 feed") or ask for papers with '
+             "code; every answer cites the abstracts it comes from."]
+    return "\n\n".join(lines)
 
 
 def _filter_heading(found: Retrieval, kept: int = 0) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import make_settings
 
-from assistant.answer.understand import asking_part, combine, describe, read_filters, search_text
+from assistant.answer.understand import about_collection, asking_part, combine, describe, read_filters, search_text
 from assistant.index.base import SearchFilter
 
 SEED_DAYS = [311, 313, 314, 317, 820]  # the demo feeds: Mar 11, 13, 14, 17 and Aug 20, no year
@@ -245,3 +245,35 @@ def test_a_pasted_threads_dates_are_not_filters_and_its_question_finds_the_paper
     assert answer.query.startswith("is there a published point-cloud transformer")
     assert answer.hits[0].title.startswith("FlatFormer")
     assert not answer.abstained
+
+
+@pytest.mark.parametrize("question, about", [
+    ("How many papers are in the collection?", True),
+    ("How many papers are in the Aug 20 feed?", True),
+    ("What feeds do you have?", True),
+    ("What topics does the collection cover?", True),
+    ("What can I ask?", True),
+    ("How many papers use diffusion?", False),  # a topic: searched, and listed
+    ("Which papers in the collection are surveys?", False),
+    ("Is there anything in the collection on RL?", False),
+    ("Which papers came out this week?", False),  # only filters: the papers passing them are the answer
+    ("Which papers were in all five feeds?", False),
+])
+def test_a_question_about_the_collection_itself_is_told_from_one_about_papers(question, about):
+    assert about_collection(question, [20240311, 20240313, 20240820]) is about
+
+
+def test_a_question_about_the_collection_is_answered_from_its_counts_not_from_a_paper(seed, seed_papers):
+    """'How many papers are in the collection?' was answered with the abstract of 'An Image is Worth 32 Tokens'."""
+    answer = seed.assistant.ask("How many papers are in the collection?")
+    assert not answer.abstained and answer.citations == [] and answer.hits == []
+    feeds = {label for paper in seed_papers.values() for label in paper.feeds}
+    assert answer.answer.startswith(f"The collection holds {len(seed_papers)} papers from {len(feeds)} feed(s): ")
+    for label in feeds:
+        count = sum(label in paper.feeds for paper in seed_papers.values())
+        assert f"{label} ({count})" in answer.answer
+    with_code = sum(bool(paper.code_url) for paper in seed_papers.values())
+    assert f"{with_code} of them link to code" in answer.answer
+    # With a topic it is a question about papers: a listing, cited.
+    topic = seed.assistant.ask("How many papers use diffusion?")
+    assert len(topic.citations) > 1 and "The collection holds" not in topic.answer

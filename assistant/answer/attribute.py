@@ -47,7 +47,8 @@ _LIST_QUESTION = re.compile(
     r"|\bpapers\s+(?:that|which|on|about|using|proposing|with|in|from)\b"
     r"|\banything\b.{0,40}?\b(?:on|about|regarding)\b|\bwhat'?s\s+new\b|\b(?:were|are)\s+there\s+any\b"
     rf"|^\s*{_LEAD}{{0,4}}?{_KINDS}\s*(?:[?.!]|$|,|\s+(?:on|about|in|from|with|that|which|for|since|please)\b)"
-    r"|\bwhat\s+(?:was|is|did)\s+(?:in\s+)?the\s+\w+\s+\d{1,2}\s+feed\b",
+    r"|\bwhat\s+(?:was|is|did)\s+(?:in\s+)?the\s+\w+\s+\d{1,2}\s+feed\b"
+    r"|\bhow\s+many\s+(?:papers|studies|articles|publications|works)\b",
     re.IGNORECASE,
 )
 

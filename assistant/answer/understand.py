@@ -322,12 +322,38 @@ _NOT_TOPIC = set("""what which whats any anything the are there was were have ha
 list all
 new about everything give tell that this these those also appeared appear appears came come out been being ones some
 please and with from for into papers paper work works studies articles latest recent collection kept coming back
-again you can could would me in on of to at by or an is it be do as up any""".split())
+again you can could would me in on of to at by or an is it be do as up any summarize summarise summary
+overview highlights recap happened""".split())
 
 
 def has_topic(text: str) -> bool:
     """Whether a topic is left once the filter words are gone ("Papers that were?" has none)."""
     return any(w.lower().replace("'", "") not in _NOT_TOPIC for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text))
+
+
+# Questions about the collection itself ("How many papers are there?", "What feeds do you have?", "What can I
+# ask?"): every paper matches "papers" a little, so searching answered them with whichever paper came first.
+_COLLECTION_ASKED = re.compile(
+    r"(?<![\w-])(?:how\s+many\s+(?:papers|abstracts|articles|feeds)|collection|corpus|database|library|feeds"
+    r"|what\s+can\s+(?:i|you)\s+(?:ask|do))(?![\w-])", re.IGNORECASE)
+_ABOUT_IT = set("""how many much number count total size big large contain contains hold holds cover covers covered
+topics topic subjects areas fields dates date days span spans range ask can do does abstracts articles feed feeds
+collection corpus database library i""".split())
+
+
+def about_collection(question: str, feed_days: Sequence[int] = ()) -> bool:
+    """Whether the question asks about the collection itself (its size, feeds, topics, what to ask) rather than
+    for papers: it says so ("how many papers", "collection", "feeds") and names no topic once its filter words
+    ("in the Aug 20 feed") are read. "How many papers use diffusion?" names one, and is searched."""
+    if not _COLLECTION_ASKED.search(question):
+        return False
+    reading = read_filters(question, feed_days)  # "Which papers were in all five feeds?" is only a filter
+    rest = reading.query if reading.topic else ""
+    if not _COLLECTION_ASKED.search(rest):
+        return False
+    rest = _COLLECTION_ASKED.sub(" ", rest)
+    words = (w.lower().replace("'", "") for w in re.findall(r"[A-Za-z][A-Za-z'-]+", rest))
+    return all(w in _NOT_TOPIC or w in _ABOUT_IT for w in words)
 
 
 # Words about the collection rather than the topic: "Which papers in the collection are surveys?" searches
