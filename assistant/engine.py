@@ -248,6 +248,10 @@ class Assistant:
         if reading.kind:
             with timer.stage("kind"):
                 reranked = self._of_kind(reading.kind, text, reranked, found)
+        if not listing and (named := papers_named(query, [hit.title for hit in reranked[: len(head)]])):
+            # "Who wrote GPTQ?": the paper the question names by its title goes first (the rerank had put a survey
+            # of GPT models there); several named go first in the order named ("Compare GPTQ and RepQuant").
+            reranked = [reranked[i] for i in named] + [hit for i, hit in enumerate(reranked) if i not in named]
         found.hits, found.more = reranked[:k], found.by_filter and len(reranked) > k
         if not found.relevant and found.hits and reading.topic:
             # The named paper is looked for among all reranked candidates: a weak match puts it anywhere in them.

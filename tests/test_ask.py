@@ -132,6 +132,14 @@ def test_a_question_naming_two_papers_is_answered_from_each(seed, model):
         assert f"[{citation.n}]" in answer.answer
 
 
+def test_the_paper_a_question_names_by_its_title_goes_first(seed):
+    """'Who wrote GPTQ?' ranked a survey of GPT models above GPTQ (the dense and reader readings preferred it)."""
+    found = seed.assistant.retrieve("Who wrote GPTQ?")
+    assert found.hits[0].title == GPTQ_TITLE
+    both = seed.assistant.retrieve("How does RepQuant differ from GPTQ?")
+    assert [hit.title for hit in both.hits[:2]] == [REPQUANT_TITLE, GPTQ_TITLE]
+
+
 @pytest.mark.parametrize("rewrite", ["What speed-up did they report?", "  what speed up did they report  ", " "])
 def test_a_condensation_that_keeps_the_follow_up_as_typed_joins_the_previous_question(seed, rewrite):
     """The embedded model sometimes returns the follow-up unchanged: "they" would then be searched for alone."""

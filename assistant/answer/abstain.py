@@ -109,9 +109,10 @@ def papers_named(question: str, titles: list[str]) -> list[int]:
     """The found papers a question names by their titles, in the order it names them ("Compare GPTQ and RepQuant"
     gives both). A paper is named by its title's lead name, the one to three words before the colon ("GPTQ",
     "Informer", "Swin Transformer"), standing as words of its own in the question: written as in the title, or in
-    any case when the name is unmistakable (a capital inside it or a digit: "slicegpt", "Hallo 3"). A shorter
-    part of it ("CSWin" of "CSWin Transformer", "ViT" of "Tokens-to-Token ViT") does not count, and neither do
-    abstracts: they name the baselines a paper beats, and a question naming a baseline is not about that paper.
+    any case when the name is unmistakable (a capital inside it or a digit, and five characters or more unless
+    written with a capital: "slicegpt", "hallo3"; "sit" is not "SiT"). A part of one ("CSWin" of "CSWin
+    Transformer", "ViT" of "Tokens-to-Token ViT") does not count, and neither do abstracts: they name the
+    baselines a paper beats, and a question naming a baseline is not about that paper.
     """
     at: dict[int, int] = {}  # paper -> where in the question it is first named
     for i, title in enumerate(titles):
@@ -121,7 +122,7 @@ def papers_named(question: str, titles: list[str]) -> list[int]:
         distinct = any(c.isdigit() for c in head) or any(c.isupper() for word in head.split() for c in word[1:])
         pattern = r"[\s-]*".join(map(re.escape, re.findall(r"[A-Za-z0-9]+", head))) if distinct else re.escape(head)
         match = re.search(rf"(?<![\w-]){pattern}(?![\w-])", question, re.IGNORECASE if distinct else 0)
-        if match:
+        if match and (len(_squash(head)) >= 5 or not match[0].islower()):  # "sit" is a word, not "SiT"
             at[i] = match.start()
     return sorted(at, key=lambda i: at[i])
 
