@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from assistant.answer.abstain import missing_names, named_paper, names_in, papers_named
+from assistant.answer.abstain import missing_names, named_paper, names_in, names_unmentioned, papers_named
 from assistant.answer.attribute import (
     DECLINED,
     Evidence,
@@ -260,9 +260,11 @@ class Assistant:
             if lifted:
                 found.hits, found.named = lifted[:k], True
             found.relevant = found.named
-        if found.relevant:
+        if found.relevant and names_in(query):
             with timer.stage("names"):
-                found.missing = self._missing_names(query, found.hits)
+                titles, texts = [hit.title for hit in found.hits], [self._paper_text(hit) for hit in found.hits]
+                found.missing = missing_names(query, titles, texts)
+                found.unmentioned = [] if found.missing else names_unmentioned(query, texts)
             found.relevant = not found.missing
         return found
 
@@ -317,12 +319,6 @@ class Assistant:
         no name points at exactly one of them; answer/abstain.py)."""
         pick = named_paper(query, [hit.title for hit in hits], [self._paper_text(hit) for hit in hits])
         return None if pick is None else [hits[pick], *hits[:pick], *hits[pick + 1:]]
-
-    def _missing_names(self, query: str, hits: list[Hit]) -> list[str]:
-        """Names in the query that the found papers lack (see answer/abstain.py); whole abstracts are read."""
-        if not names_in(query):
-            return []
-        return missing_names(query, [hit.title for hit in hits], [self._paper_text(hit) for hit in hits])
 
     def paper(self, paper_id: str) -> Paper | None:
         """The stored record of one paper (None when the id is unknown)."""
@@ -453,6 +449,10 @@ class Assistant:
             Citation(n=ev.n, paper_id=ev.hit.paper_id, title=ev.hit.title, url=ev.hit.url, code_url=ev.hit.code_url,
                      feeds=ev.hit.feeds, snippet=" ".join(ev.sentences)) for ev in evidence])
         timer.timings_ms["sources"] = round((time.perf_counter() - started) * 1000, 2)
+        # "Compare GPTQ and AWQ": the answer is about GPTQ, and says first that no paper found mentions AWQ.
+        note = UNMENTIONED.format(names=", ".join(found.unmentioned)) if found.unmentioned else ""
+        if note:
+            yield Delta(text=note)
         if found.those:  # the previous answer's papers that pass, then new ones the listing gate keeps
             chosen = [ev for ev in evidence if ev.hit.paper_id in found.shown]
             chosen += [ev for ev in self._choose(query, evidence, True) if ev.hit.paper_id not in found.shown]
@@ -488,6 +488,7 @@ class Assistant:
             yield Delta(text=("\n\n" if reply.shown else "") + fallback)
             reply.text = fallback
         cleaned, citations, removed = verify_citations(reply.text, sources)
+        cleaned = note + cleaned
         citations = with_evidence(citations, reply.checks)
         timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
         yield Final(answer=Answer(answer=cleaned, citations=citations, removed_citations=removed,
@@ -781,6 +782,7 @@ def _filter_heading(found: Retrieval, kept: int = 0) -> str:
         f"The paper that passes the filter ({said}):")
 
 
+UNMENTIONED = "None of the papers found mentions {names}.\n\n"
 BEYOND_THOSE = "Not in the previous answer, found by searching its topic again with the filter:"
 
 

@@ -13,7 +13,7 @@ from conftest import GPTQ_TITLE, quoted_after
 from assistant.answer.context import ABSTAIN_TEXT, heuristic_standalone, leans_back, only_narrows
 from assistant.answer.llm import ChatModel
 from assistant.answer.understand import day_label
-from assistant.core.models import Answer, Turn
+from assistant.core.models import Answer, Delta, Turn
 from assistant.core.settings import LLMSettings
 from assistant.engine import BEYOND_THOSE, Assistant
 
@@ -130,6 +130,17 @@ def test_a_question_naming_two_papers_is_answered_from_each(seed, model):
     assert answer.answer.index(REPQUANT_TITLE) < answer.answer.index(GPTQ_TITLE)
     for citation in answer.citations:
         assert f"[{citation.n}]" in answer.answer
+
+
+def test_a_name_no_found_paper_mentions_is_said_before_the_answer_about_the_rest(seed):
+    """'Compare GPTQ and AWQ' was answered about GPTQ with no word on AWQ, which no paper in the seed mentions."""
+    events = list(with_llm(seed, "It quantizes the weights after training.").events("Compare GPTQ and AWQ"))
+    texts = [event.text for event in events if isinstance(event, Delta)]
+    assert texts[0] == "None of the papers found mentions AWQ.\n\n"  # first, before any paper's statement
+    answer = events[-1].answer
+    assert answer.answer.startswith("None of the papers found mentions AWQ.\n\n" + GPTQ_TITLE)
+    assert not answer.abstained and [c.title for c in answer.citations] == [GPTQ_TITLE]
+    assert seed.assistant.retrieve(QUESTION).unmentioned == []  # names every found abstract has: no note
 
 
 def test_the_paper_a_question_names_by_its_title_goes_first(seed):

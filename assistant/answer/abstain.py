@@ -40,6 +40,13 @@ def missing_names(question: str, titles: list[str], texts: list[str]) -> list[st
     return missing
 
 
+def names_unmentioned(question: str, texts: list[str]) -> list[str]:
+    """The question's names (CamelCase, acronyms, capitals with digits) that none of the texts mentions: "Compare
+    GPTQ and AWQ" answered from GPTQ alone says so, rather than leaving the user to notice AWQ is missing."""
+    found_texts = [_squash(t) for t in texts]
+    return [name for name in names_of(question) if not _in_any(name, found_texts)]
+
+
 def names_in(question: str) -> bool:
     """Whether the question names anything to check (most do not: then no abstract is read)."""
     return bool(_subjects(question) or names_of(question))

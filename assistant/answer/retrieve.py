@@ -22,6 +22,7 @@ class Retrieval:
     best_dense: float
     coverage: float
     missing: list[str] = field(default_factory=list)  # names the question relies on that no found paper has
+    unmentioned: list[str] = field(default_factory=list)  # names of an answered question no found paper mentions
     query: str = ""  # the query searched with: the question without the filter words read from it
     searched: str = ""  # the text the search and the rerank read (the query, its collection words left out)
     filters: list[str] = field(default_factory=list)  # the filter applied, in words ("feed Mar 13", "with code")
