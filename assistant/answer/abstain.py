@@ -44,7 +44,35 @@ def names_unmentioned(question: str, texts: list[str]) -> list[str]:
     """The question's names (CamelCase, acronyms, capitals with digits) that none of the texts mentions: "Compare
     GPTQ and AWQ" answered from GPTQ alone says so, rather than leaving the user to notice AWQ is missing."""
     found_texts = [_squash(t) for t in texts]
-    return [name for name in names_of(question) if not _in_any(name, found_texts)]
+    return [name for name in names_of(question) if not _in_any(name, found_texts)
+            and not any(_spelled_out(name, text) for text in texts)]
+
+
+def _spelled_out(name: str, text: str) -> bool:
+    """Whether the text writes the name out: an acronym by the initials of consecutive words, small words left
+    out ("VAE": "Variational Autoencoder", "LM": "language model"), a hyphenated name part by part ("masked-LM")."""
+    parts = name.split("-")
+    if len(parts) > 1:
+        return all(_in_any(part, [_squash(text)]) or _spelled_out(part, text) for part in parts)
+    if not _acronym(name):
+        return False
+    letters = name.removesuffix("s").lower()
+    words = [w.lower() for w in re.findall(r"[A-Za-z]+", text) if w.lower() not in _SMALL_WORDS]
+    return any(_spells(letters, words, start) for start, word in enumerate(words) if word[0] == letters[0])
+
+
+def _spells(letters: str, words: list[str], i: int) -> bool:
+    """Whether words[i], words[i+1], … spell the letters: each word gives its initial and may give more of its own
+    letters in order ("autoencoder" gives "ae")."""
+    if not letters:
+        return True
+    if i >= len(words) or words[i][0] != letters[0]:
+        return False
+    for take in range(1, len(letters) + 1):
+        rest = iter(words[i][1:])
+        if all(letter in rest for letter in letters[1:take]) and _spells(letters[take:], words, i + 1):
+            return True
+    return False
 
 
 def names_in(question: str) -> bool:
