@@ -82,8 +82,10 @@ def test_a_question_in_another_language_that_names_its_paper_is_answered_from_it
 def test_a_name_written_out_in_an_abstract_is_mentioned():
     from assistant.answer.abstain import names_unmentioned
 
-    abstract = "It combines Swin features with an Autoencoder and a Variational Autoencoder, like masked language models."
+    abstract = ("It combines Swin features with an Autoencoder and a Variational Autoencoder, like masked language "
+                "models.")
     assert names_unmentioned("Does it use a VAE and masked-LM pretraining, unlike AWQ?", [abstract]) == ["AWQ"]
-    # Small words spell nothing: "a weight quantization" is not AWQ.
-    assert names_unmentioned("Compare GPTQ and AWQ", ["GPTQ applies a weight quantization."]) == ["AWQ"]
+    # Small words spell nothing, and three letters need capitalised words: "applies weight quantization" is not AWQ.
+    for text in ("GPTQ applies a weight quantization.", "GPTQ applies weight quantization."):
+        assert names_unmentioned("Compare GPTQ and AWQ", [text]) == ["AWQ"]
     assert names_unmentioned("Compare GPTQ and AWQ", ["GPTQ; Activation-aware Weight Quantization"]) == []

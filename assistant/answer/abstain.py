@@ -49,15 +49,20 @@ def names_unmentioned(question: str, texts: list[str]) -> list[str]:
 
 
 def _spelled_out(name: str, text: str) -> bool:
-    """Whether the text writes the name out: an acronym by the initials of consecutive words, small words left
-    out ("VAE": "Variational Autoencoder", "LM": "language model"), a hyphenated name part by part ("masked-LM")."""
+    """Whether the text writes the name out: an acronym by the initials of consecutive capitalised words, small
+    words left out ("VAE": "Variational Autoencoder"; any words for two letters, "LM": "language model"), a
+    hyphenated name part by part ("masked-LM")."""
     parts = name.split("-")
     if len(parts) > 1:
         return all(_in_any(part, [_squash(text)]) or _spelled_out(part, text) for part in parts)
     if not _acronym(name):
         return False
     letters = name.removesuffix("s").lower()
-    words = [w.lower() for w in re.findall(r"[A-Za-z]+", text) if w.lower() not in _SMALL_WORDS]
+    # Words in lower case spell two-letter acronyms only ("language model"): "applies weight quantization" is
+    # not AWQ, "Activation-aware Weight Quantization" is.
+    words = [w if len(letters) <= 2 or w[0].isupper() else "-" for w in re.findall(r"[A-Za-z][A-Za-z-]*", text)
+             if w.lower() not in _SMALL_WORDS]
+    words = [w.lower() for w in words]
     return any(_spells(letters, words, start) for start, word in enumerate(words) if word[0] == letters[0])
 
 
