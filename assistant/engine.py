@@ -19,7 +19,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from assistant.answer.abstain import missing_names, named_paper, names_in, names_unmentioned, papers_named
+from assistant.answer.abstain import (
+    lead_name,
+    missing_names,
+    named_paper,
+    names_in,
+    names_unmentioned,
+    papers_named,
+)
 from assistant.answer.attribute import (
     DECLINED,
     Evidence,
@@ -54,6 +61,7 @@ from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits, term_coverage
 from assistant.answer.support import RESTATED_START, check_sentences, quoted
 from assistant.answer.understand import (
+    RECORD_FIELDS,
     Reading,
     about_collection,
     asking_part,
@@ -61,6 +69,7 @@ from assistant.answer.understand import (
     day_label,
     describe,
     has_topic,
+    record_asked,
     search_text,
 )
 from assistant.answer.understand import read_filters as read_words
@@ -424,6 +433,9 @@ class Assistant:
                 wider = partial(self.retrieve, query, self.settings.retrieval.candidates, search_filter,
                                 read_filters=read_filters, said_before=said_before)
                 found = self._among_those(found, history, question, wider)
+        if record := self._record_asked(question, query, found, search_filter):
+            yield from self._record_answer(*record, question, timer, started)
+            return
         query = found.query
         if found.by_filter:  # the listing is the answer: each paper with its own words, nothing for a model to add
             chat_model = None
@@ -495,6 +507,35 @@ class Assistant:
                                   generation_failed=reply.failed is not None, tokens=reply.tokens,
                                   timings_ms=timer.timings_ms, sentences=reply.checks,
                                   unsupported_removed=sum(not c.supported for c in reply.checks), **base))
+
+    def _record_asked(self, question: str, query: str, found: Retrieval,
+                      search_filter: SearchFilter | None) -> tuple[Hit, list[str]] | None:
+        """The paper a question names and the record fields it asks of it ("Who wrote GPTQ?": authors), when that
+        is all it asks. Its filter words are not applied: "Does GPTQ have code?" asks, it does not filter."""
+        if not any(rule.search(question) for rule in RECORD_FIELDS.values()):
+            return None
+        hits = found.hits if not found.filters_read else self.retrieve(query, search_filter=search_filter,
+                                                                       read_filters=False).hits
+        named = papers_named(question, [hit.title for hit in hits])
+        if len(named) != 1:
+            return None
+        hit = hits[named[0]]
+        fields = record_asked(question, lead_name(hit.title))
+        return (hit, fields) if fields else None
+
+    def _record_answer(self, hit: Hit, fields: list[str], query: str, timer: Timer,
+                       started: float) -> Iterator[AnswerEvent]:
+        """A record question's answer: the paper's record, the fields asked first, cited; no model call."""
+        paper = self.paper(hit.paper_id)
+        citation = Citation(n=1, paper_id=hit.paper_id, title=hit.title, url=hit.url, code_url=hit.code_url,
+                            feeds=hit.feeds, snippet=hit.snippet)
+        yield Sources(query=query, papers=[citation])
+        text = record_text(hit, paper, fields)
+        yield Delta(text=text)
+        cleaned, citations, removed = verify_citations(text, [hit])
+        timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+        yield Final(answer=Answer(answer=cleaned, citations=citations, removed_citations=removed, model="none",
+                                  query=query, hits=[hit], timings_ms=timer.timings_ms))
 
     @staticmethod
     def _no_kind(label: str) -> str:
@@ -763,6 +804,22 @@ def collection_text(summary: CollectionSummary) -> str:
              'Ask about a topic ("Which papers …?"), name a feed ("… in the Mar 13 feed") or ask for papers with '
              "code; every answer cites the abstracts it comes from."]
     return "\n\n".join(lines)
+
+
+def record_text(hit: Hit, paper: Paper | None, fields: list[str]) -> str:
+    """What a paper's record says, the fields asked first; a field the record lacks is said to be missing."""
+    authors = paper.authors if paper else []
+    published = paper.published if paper else None
+    lines = {
+        "authors": f"Authors: {', '.join(authors)}" if authors else "Authors: not in its record (the feed lists none)",
+        "date": (f"Published: {published}" if published else
+                 "Published: no date in its record (the days it was listed in a feed are all it has)"),
+        "feeds": f"Seen in the feeds: {', '.join(hit.feeds)}" if hit.feeds else "Seen in the feeds: none recorded",
+        "code": f"Code: {hit.code_url}" if hit.code_url else "Code: no code link in its record",
+        "link": f"Paper page: {hit.url}" if hit.url else "Paper page: no link in its record",
+    }
+    order = [*fields, *(key for key in lines if key not in fields)]
+    return f"{hit.title} [1]\n" + "\n".join(f"- {lines[key]}" for key in order)
 
 
 def _filter_heading(found: Retrieval, kept: int = 0) -> str:

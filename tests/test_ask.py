@@ -6,19 +6,21 @@ Only the LLM's wording is faked (LiteLLM `mock_response`, never on the network);
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
-from conftest import GPTQ_TITLE, quoted_after
+from conftest import GPTQ_TITLE, make_settings, quoted_after
 
 from assistant.answer.context import ABSTAIN_TEXT, heuristic_standalone, leans_back, only_narrows
 from assistant.answer.llm import ChatModel
 from assistant.answer.understand import day_label
-from assistant.core.models import Answer, Delta, Turn
+from assistant.core.models import Answer, Delta, Sources, Turn
 from assistant.core.settings import LLMSettings
 from assistant.engine import BEYOND_THOSE, Assistant
 
 QUESTION = "How can a 175-billion-parameter GPT model be quantized to 3 or 4 bits per weight in a few GPU hours?"
 MOCK_MODEL = "openai/gpt-4o-mini"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def with_llm(seed, mock_response, answer_mode: str = "attributed") -> Assistant:
@@ -141,6 +143,30 @@ def test_a_name_no_found_paper_mentions_is_said_before_the_answer_about_the_rest
     assert answer.answer.startswith("None of the papers found mentions AWQ.\n\n" + GPTQ_TITLE)
     assert not answer.abstained and [c.title for c in answer.citations] == [GPTQ_TITLE]
     assert seed.assistant.retrieve(QUESTION).unmentioned == []  # names every found abstract has: no note
+
+
+def test_what_a_papers_record_holds_is_answered_from_the_record_without_the_model(seed, tmp_path, embedder, sparse):
+    """'Does GPTQ have code?' and 'Who wrote GPTQ?' were answered with GPTQ's abstract, which says neither."""
+    events = list(with_llm(seed, "It quantizes the weights after training.").events("Does GPTQ have code?"))
+    answer = events[-1].answer
+    assert answer.answer.splitlines()[:2] == [f"{GPTQ_TITLE} [1]", "- Code: https://github.com/IST-DASLab/gptq"]
+    assert answer.model == "none" and "quantizes the weights" not in answer.answer  # no model call
+    assert [c.title for c in answer.citations] == [GPTQ_TITLE] and answer.filters == []  # asked, not a filter
+    assert isinstance(events[0], Sources) and [p.title for p in events[0].papers] == [GPTQ_TITLE]
+    who = seed.assistant.ask("Who wrote GPTQ?").answer
+    assert who.splitlines()[1] == "- Authors: not in its record (the feed lists none)"  # the seed feeds have none
+    # A question about the paper's content is answered from its abstract as before.
+    assert "- Code:" not in seed.assistant.ask("How does GPTQ quantize weights?").answer
+    # An arXiv metadata record has authors and a date.
+    engine = Assistant(make_settings(tmp_path / "data"), embedder=embedder, sparse=sparse, chat_model=None,
+                       create_index=True)
+    try:
+        engine.ingest([FIXTURES / "arxiv_snapshot_sample.jsonl"])
+        lines = engine.ask("Who are the authors of GPTQ, and when was it published?").answer.splitlines()
+        assert lines[1] == "- Authors: Elias Frantar, Saleh Ashkboos, Torsten Hoefler, Dan Alistarh"
+        assert lines[2].startswith("- Published: 2022-")
+    finally:
+        engine.close()
 
 
 def test_the_paper_a_question_names_by_its_title_goes_first(seed):

@@ -145,6 +145,12 @@ def named_paper(question: str, titles: list[str], texts: list[str]) -> int | Non
     return picks.pop() if len(picks) == 1 else None
 
 
+def lead_name(title: str) -> str:
+    """The name a title leads with: the one to three words before its colon ("GPTQ", "Swin Transformer"), else ""."""
+    head = title.split(":")[0].strip() if ":" in title else ""
+    return head if len(head) >= 3 and len(head.split()) <= 3 else ""
+
+
 def papers_named(question: str, titles: list[str]) -> list[int]:
     """The found papers a question names by their titles, in the order it names them ("Compare GPTQ and RepQuant"
     gives both). A paper is named by its title's lead name, the one to three words before the colon ("GPTQ",
@@ -156,8 +162,7 @@ def papers_named(question: str, titles: list[str]) -> list[int]:
     """
     at: dict[int, int] = {}  # paper -> where in the question it is first named
     for i, title in enumerate(titles):
-        head = title.split(":")[0].strip() if ":" in title else ""
-        if len(head) < 3 or len(head.split()) > 3:
+        if not (head := lead_name(title)):
             continue
         distinct = any(c.isdigit() for c in head) or any(c.isupper() for word in head.split() for c in word[1:])
         pattern = r"[\s-]*".join(map(re.escape, re.findall(r"[A-Za-z0-9]+", head))) if distinct else re.escape(head)

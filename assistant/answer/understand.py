@@ -356,6 +356,35 @@ def about_collection(question: str, feed_days: Sequence[int] = ()) -> bool:
     return all(w in _NOT_TOPIC or w in _ABOUT_IT for w in words)
 
 
+# What a paper's record holds, asked about one paper ("Who wrote GPTQ?", "Where is the code for SliceGPT?"):
+# answered from the record, not from the abstract (which says none of it).
+RECORD_FIELDS = {
+    "authors": re.compile(r"(?<![\w-])(?:who\s+(?:wrote|authored|made|created|developed|published|proposed)"
+                          r"|authors?|authored|written\s+by)(?![\w-])", re.IGNORECASE),
+    "code": re.compile(r"(?<![\w-])(?:code|github|repo|repository|implementation)(?![\w-])", re.IGNORECASE),
+    "date": re.compile(r"(?<![\w-])(?:when|what\s+(?:date|year)|published|released|came\s+out|how\s+(?:old|recent))"
+                       r"(?![\w-])", re.IGNORECASE),
+    "feeds": re.compile(r"(?<![\w-])(?:feeds?)(?![\w-])", re.IGNORECASE),
+    "link": re.compile(r"(?<![\w-])(?:link|url|arxiv|pdf|where\s+(?:can\s+i\s+|do\s+i\s+|to\s+)?(?:find|read|get))"
+                       r"(?![\w-])", re.IGNORECASE),
+}
+_RECORD_WORDS = set("""where find read get link url page published released come came out available open source
+public paper was were is does do has have any there its it give me show who whose""".split())
+
+
+def record_asked(question: str, name: str) -> list[str]:
+    """The record fields a question asks of the paper it names (``name``: its title's lead name), when that is
+    all it asks ("When was GPTQ published?"; not "How does GPTQ quantize weights?"), else []."""
+    fields = [key for key, rule in RECORD_FIELDS.items() if rule.search(question)]
+    if not fields:
+        return []
+    rest = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", " ", question, flags=re.IGNORECASE)
+    for rule in RECORD_FIELDS.values():
+        rest = rule.sub(" ", rest)
+    words = (w.lower().replace("'", "") for w in re.findall(r"[A-Za-z][A-Za-z'-]+", rest))
+    return fields if all(w in _NOT_TOPIC or w in _RECORD_WORDS for w in words) else []
+
+
 # Words about the collection rather than the topic: "Which papers in the collection are surveys?" searches
 # "surveys". Left in, they pull the question's vector toward nothing and its BM25 terms match no abstract.
 _ABOUT_COLLECTION = [re.compile(p, re.IGNORECASE) for p in [
