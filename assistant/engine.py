@@ -65,6 +65,7 @@ from assistant.answer.understand import (
     Reading,
     about_collection,
     asking_part,
+    asks_newest,
     combine,
     day_label,
     describe,
@@ -231,7 +232,8 @@ class Assistant:
         timer = timer or Timer()
         with timer.stage("understand"):
             reading = self.understand(query, search_filter, read_filters=read_filters, said_before=said_before)
-        listing = is_list_question(query) or reading.from_words or reading.kind is not None
+        newest = asks_newest(query)
+        listing = is_list_question(query) or reading.from_words or reading.kind is not None or newest
         given_k = k is not None
         k = k or (self.settings.retrieval.list_k if listing else self.settings.retrieval.top_k)
         query, search_filter = reading.query, reading.filter
@@ -248,6 +250,7 @@ class Assistant:
             found = retrieve_hits(text, index=self.index, embedder=self.embedder, sparse=self.sparse,
                                   settings=settings, search_filter=search_filter)
         found.query, found.searched, found.filters, found.listing = query, text, reading.said, listing
+        found.newest = newest
         found.filters_read = reading.said_by_words
         if not reading.topic:  # the question is its filter: every paper passing it answers it
             found.relevant, found.by_filter = bool(found.hits), True
@@ -473,6 +476,10 @@ class Assistant:
         else:  # a question naming two or more of the found papers ("Compare GPTQ and RepQuant") is about each
             named = papers_named(query, [ev.hit.title for ev in evidence]) if not found.listing else []
             chosen = [evidence[i] for i in named] if len(named) > 1 else self._choose(query, evidence, found.listing)
+        if found.newest and len(chosen) > 1:  # the most recently listed first, each paper's order kept otherwise
+            chosen = sorted(chosen, key=lambda ev: -_newest_day(ev.hit.feeds))
+            note += NEWEST_FIRST
+            yield Delta(text=NEWEST_FIRST)
         reply = Reply()
         if chat_model is None:  # also a question of only filters: its listing is the answer
             reply.text = (self._those_text(found, chosen) if found.those else
@@ -491,8 +498,8 @@ class Assistant:
             timer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
             text = abstention_text([], found.hits, reason=NOT_ANSWERED)
             yield Delta(text=("\n\n" if reply.shown else "") + text)
-            yield Final(answer=Answer(answer=text, abstained=True, timings_ms=timer.timings_ms, tokens=reply.tokens,
-                                      sentences=reply.checks, **base))
+            yield Final(answer=Answer(answer=note + text, abstained=True, timings_ms=timer.timings_ms,
+                                      tokens=reply.tokens, sentences=reply.checks, **base))
             return
         if reply.failed:  # never dressed as an answer: the cited extractive one, with the reason
             fallback = (GENERATION_FAILED_NOTE.format(reason=reply.failed) + "\n\n"
@@ -806,6 +813,11 @@ def collection_text(summary: CollectionSummary) -> str:
     return "\n\n".join(lines)
 
 
+def _newest_day(feeds: list[str]) -> int:
+    """The latest feed day among a paper's feed labels (0 when none is a date)."""
+    return max((day for day, _ in map(label_order, feeds) if day < 10**9), default=0)
+
+
 def record_text(hit: Hit, paper: Paper | None, fields: list[str]) -> str:
     """What a paper's record says, the fields asked first; a field the record lacks is said to be missing."""
     authors = paper.authors if paper else []
@@ -840,6 +852,7 @@ def _filter_heading(found: Retrieval, kept: int = 0) -> str:
 
 
 UNMENTIONED = "None of the papers found mentions {names}.\n\n"
+NEWEST_FIRST = "Newest first, by the latest feed each paper was listed in:\n\n"
 BEYOND_THOSE = "Not in the previous answer, found by searching its topic again with the filter:"
 
 

@@ -277,3 +277,18 @@ def test_a_question_about_the_collection_is_answered_from_its_counts_not_from_a_
     # With a topic it is a question about papers: a listing, cited.
     topic = seed.assistant.ask("How many papers use diffusion?")
     assert len(topic.citations) > 1 and "The collection holds" not in topic.answer
+
+
+def test_the_newest_papers_on_a_topic_are_listed_most_recent_first(seed):
+    """'What's the newest paper on text-to-video?' listed the topic's papers in retrieval order, oldest feed first."""
+    from assistant.core.dates import label_order
+    from assistant.engine import NEWEST_FIRST
+
+    answer = seed.assistant.ask("What's the newest paper on text-to-video?")
+    assert answer.answer.startswith(NEWEST_FIRST) and answer.filters == []
+    assert len(answer.citations) > 1
+    newest = [max(label_order(label)[0] for label in c.feeds) for c in answer.citations]
+    assert newest == sorted(newest, reverse=True) and newest[0] > newest[-1]
+    assert "newest" not in search_text("What's the newest paper on text-to-video?")
+    # "The latest feed" is a filter, not an order.
+    assert not seed.assistant.ask("What did the latest feed have on 3D generation?").answer.startswith(NEWEST_FIRST)

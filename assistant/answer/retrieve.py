@@ -29,6 +29,7 @@ class Retrieval:
     filters_read: list[str] = field(default_factory=list)  # the part of it the question's own words stated
     named: bool = False  # relevant only because a name in the question points at one found paper
     listing: bool = False  # the question asks for every paper that applies ("which papers ...", a stated filter)
+    newest: bool = False  # the question asks for the newest papers on its topic: listed most recent first
     by_filter: bool = False  # the question is only filters or a kind of paper: each paper passing them answers it
     more: bool = False  # a question of only filters: more papers pass them than the hits list
     kind_unmet: str = ""  # the kind of paper asked for ("surveys only") when no found paper declares it

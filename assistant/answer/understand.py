@@ -322,7 +322,7 @@ _NOT_TOPIC = set("""what which whats any anything the are there was were have ha
 list all
 new about everything give tell that this these those also appeared appear appears came come out been being ones some
 please and with from for into papers paper work works studies articles latest recent collection kept coming back
-again you can could would me in on of to at by or an is it be do as up any summarize summarise summary
+again you can could would me in on of to at by or an is it be do as up any summarize summarise summary newest
 overview highlights recap happened""".split())
 
 
@@ -385,6 +385,16 @@ def record_asked(question: str, name: str) -> list[str]:
     return fields if all(w in _NOT_TOPIC or w in _RECORD_WORDS for w in words) else []
 
 
+# "What's the newest paper on text-to-video?": the topic's papers, the most recently listed first.
+_NEWEST = re.compile(r"(?<![\w-])(?:newest|latest|most\s+recent|freshest)\s+(?:papers?|works?|studies|articles"
+                     r"|research|publications?)(?![\w-])", re.IGNORECASE)
+
+
+def asks_newest(question: str) -> bool:
+    """Whether the question asks for the newest papers on its topic (not for a feed: "the latest feed")."""
+    return bool(_NEWEST.search(question))
+
+
 # Words about the collection rather than the topic: "Which papers in the collection are surveys?" searches
 # "surveys". Left in, they pull the question's vector toward nothing and its BM25 terms match no abstract.
 _ABOUT_COLLECTION = [re.compile(p, re.IGNORECASE) for p in [
@@ -395,6 +405,7 @@ _ABOUT_COLLECTION = [re.compile(p, re.IGNORECASE) for p in [
     r"|(?:are|is)\s+there\s+(?:any\s+)?(?:papers?|works?|studies|articles|research)"
     r"|(?:list|show(?:\s+me)?|give\s+me|find(?:\s+me)?)\s+(?:all\s+)?(?:the\s+)?(?:papers?|works?|studies|articles))"
     r"(?![\w-])",
+    _NEWEST.pattern,  # "the newest paper on X" orders the papers on X (`asks_newest`)
     r"(?<![\w-])(?:papers?|articles|publications)(?![\w-])",  # "Medical papers?" is about medicine
 ]]
 
