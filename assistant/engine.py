@@ -21,6 +21,7 @@ from typing import Any
 
 from assistant.answer.abstain import (
     lead_name,
+    may_name_a_paper,
     missing_names,
     named_paper,
     names_in,
@@ -519,7 +520,7 @@ class Assistant:
                       search_filter: SearchFilter | None) -> tuple[Hit, list[str]] | None:
         """The paper a question names and the record fields it asks of it ("Who wrote GPTQ?": authors), when that
         is all it asks. Its filter words are not applied: "Does GPTQ have code?" asks, it does not filter."""
-        if not any(rule.search(question) for rule in RECORD_FIELDS.values()):
+        if not any(rule.search(question) for rule in RECORD_FIELDS.values()) or not may_name_a_paper(question):
             return None
         hits = found.hits if not found.filters_read else self.retrieve(query, search_filter=search_filter,
                                                                        read_filters=False).hits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import GPTQ_TITLE
 
-from assistant.answer.abstain import missing_names, named_paper, papers_named
+from assistant.answer.abstain import may_name_a_paper, missing_names, named_paper, papers_named
 from assistant.engine import Assistant
 
 
@@ -64,6 +64,8 @@ def test_the_papers_a_question_names_by_their_titles_are_found_in_its_order():
     assert papers_named("A ViT block beating CSWin on ImageNet?", titles) == []
     assert papers_named("Does an informer model use swin transformer windows?", titles) == []
     assert papers_named("Which GPTQ-like methods quantize LLMs?", titles) == []
+    # The cheap test before looking for a named paper.
+    assert may_name_a_paper("Does Informer have code?") and not may_name_a_paper("Which papers have code on GitHub?")
     sit = "SiT: Self-supervised vIsion Transformer"
     assert papers_named("Keep where things sit and compare GPTQ", [*titles, sit]) == [0]
 

@@ -145,6 +145,13 @@ def named_paper(question: str, titles: list[str], texts: list[str]) -> int | Non
     return picks.pop() if len(picks) == 1 else None
 
 
+def may_name_a_paper(question: str) -> bool:
+    """Whether a word after the first is capitalised and not one of the field's everyday names ("Does Informer have
+    code?" may name a paper; "Which papers have code on GitHub?" does not): a cheap test before looking."""
+    words = _TOKEN.findall(question)[1:]
+    return any(word[0].isupper() and _squash(word) not in GENERIC for word in words) or bool(names_of(question))
+
+
 def lead_name(title: str) -> str:
     """The name a title leads with: the one to three words before its colon ("GPTQ", "Swin Transformer"), else ""."""
     head = title.split(":")[0].strip() if ":" in title else ""
