@@ -823,8 +823,10 @@ def record_text(hit: Hit, paper: Paper | None, fields: list[str]) -> str:
     """What a paper's record says, the fields asked first; a field the record lacks is said to be missing."""
     authors = paper.authors if paper else []
     published = paper.published if paper else None
+    named = ", ".join(authors[:RECORD_AUTHORS]) + (f" and {len(authors) - RECORD_AUTHORS} more"
+                                                    if len(authors) > RECORD_AUTHORS else "")
     lines = {
-        "authors": f"Authors: {', '.join(authors)}" if authors else "Authors: not in its record (the feed lists none)",
+        "authors": f"Authors: {named}" if authors else "Authors: not in its record (the feed lists none)",
         "date": (f"Published: {published}" if published else
                  "Published: no date in its record (the days it was listed in a feed are all it has)"),
         "feeds": f"Seen in the feeds: {', '.join(hit.feeds)}" if hit.feeds else "Seen in the feeds: none recorded",
@@ -852,6 +854,7 @@ def _filter_heading(found: Retrieval, kept: int = 0) -> str:
         f"The paper that passes the filter ({said}):")
 
 
+RECORD_AUTHORS = 12  # a record question names this many authors at most (arXiv lists hundreds for some papers)
 UNMENTIONED = "None of the papers found mentions {names}.\n\n"
 NEWEST_FIRST = "Newest first, by the latest feed each paper was listed in:\n\n"
 BEYOND_THOSE = "Not in the previous answer, found by searching its topic again with the filter:"
