@@ -253,6 +253,7 @@ def test_a_pasted_threads_dates_are_not_filters_and_its_question_finds_the_paper
     ("What feeds do you have?", True),
     ("What topics does the collection cover?", True),
     ("What can I ask?", True),
+    ("What can you do with it?", False),  # a follow-up about the paper under discussion
     ("How many papers use diffusion?", False),  # a topic: searched, and listed
     ("Which papers in the collection are surveys?", False),
     ("Is there anything in the collection on RL?", False),

@@ -335,7 +335,7 @@ def has_topic(text: str) -> bool:
 # ask?"): every paper matches "papers" a little, so searching answered them with whichever paper came first.
 _COLLECTION_ASKED = re.compile(
     r"(?<![\w-])(?:how\s+many\s+(?:papers|abstracts|articles|feeds)|collection|corpus|database|library|feeds"
-    r"|what\s+can\s+(?:i|you)\s+(?:ask|do))(?![\w-])", re.IGNORECASE)
+    r"|what\s+can\s+(?:i|you)\s+(?:ask|do)(?:\s+(?:here|for\s+me))?(?=\s*[?.!]*\s*$))(?![\w-])", re.IGNORECASE)
 _ABOUT_IT = set("""how many much number count total size big large contain contains hold holds cover covers covered
 topics topic subjects areas fields dates date days span spans range ask can do does abstracts articles feed feeds
 collection corpus database library i""".split())
