@@ -66,6 +66,7 @@ def test_the_papers_a_question_names_by_their_titles_are_found_in_its_order():
     assert papers_named("Which GPTQ-like methods quantize LLMs?", titles) == []
     # The cheap test before looking for a named paper.
     assert may_name_a_paper("Does Informer have code?") and not may_name_a_paper("Which papers have code on GitHub?")
+    assert not may_name_a_paper("Which papers in the Mar 13 feed have code?")
     sit = "SiT: Self-supervised vIsion Transformer"
     assert papers_named("Keep where things sit and compare GPTQ", [*titles, sit]) == [0]
 

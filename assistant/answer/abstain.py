@@ -147,9 +147,16 @@ def named_paper(question: str, titles: list[str], texts: list[str]) -> int | Non
 
 def may_name_a_paper(question: str) -> bool:
     """Whether a word after the first is capitalised and not one of the field's everyday names ("Does Informer have
-    code?" may name a paper; "Which papers have code on GitHub?" does not): a cheap test before looking."""
+    code?" may name a paper; "Which papers have code on GitHub?" or "… in the Mar 13 feed with code?" do not): a
+    cheap test before looking."""
     words = _TOKEN.findall(question)[1:]
-    return any(word[0].isupper() and _squash(word) not in GENERIC for word in words) or bool(names_of(question))
+    return any(word[0].isupper() and _squash(word) not in GENERIC | _MONTHS for word in words) or bool(
+        names_of(question))
+
+
+# "in the Mar 13 feed" names a day, not a paper.
+_MONTHS = {m for name in ("january february march april may june july august september october november december"
+                          .split()) for m in (name, name[:3])} | {"sept"}
 
 
 def lead_name(title: str) -> str:
