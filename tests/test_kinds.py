@@ -27,6 +27,8 @@ SEED_SURVEYS = 9
     ("How do they use household surveys to predict the next job?", None),
     ("Which papers have survey data from respondents?", None),
     ("Which papers use peer reviews?", None),
+    ("Give me an overview of the Aug 20 feed", None),  # what the feed holds: its listing
+    ("A quick overview of this week's feeds?", None),
     # The singular word as a modifier, or a part of a paper: no kind either.
     ("Which papers add a review step to LLM agents?", None),
     ("Is there a survey question bank for LLM evaluation?", None),

@@ -41,11 +41,14 @@ def _any(*patterns: str) -> tuple[re.Pattern[str], ...]:
 _NOT_PAPER_SURVEY = (r"(?!\s+(?:data|respondents?|responses?|participants?|questions?|results?|show|shows|showed"
                      r"|found|find|say|says|suggest)\b)")
 # "a review of X", "an overview on X", "any survey?": the singular word names a work only when what follows
-# is its subject or the end; "a review step", "a survey question" use it as a modifier, and "an overview of
-# their method" is a part of a paper.
+# is its subject or the end; "a review step", "a survey question" use it as a modifier, "an overview of
+# their method" is a part of a paper, and "an overview of the Aug 20 feed" the feed's listing.
 _A_WORK = (r"(?=\s*(?:[?.!,;:]|$)|\s+(?:of|on|about|for|in|into|covering|that|which|papers?|articles?)\b)"
            r"(?!\s+of\s+(?:their|its|our|the|this|each)\s+(?:own\s+)?(?:method|approach|model|framework|pipeline"
-           r"|system|architecture|results?|work|contributions?)\b)")
+           r"|system|architecture|results?|work|contributions?)\b)"
+           # "an overview of the Aug 20 feed" asks what the feed holds, not for surveys
+           r"(?!\s+(?:of|on)\s+(?:the\s+|this\s+|last\s+|today'?s\s+)?(?:[\w'-]+\s+){0,3}?(?:feeds?|collection|corpus"
+           r"|week)\b)")
 # "peer reviews", "movie reviews", "household surveys": the word before makes the kind a topic.
 _TOPIC_BEFORE = set("""peer code user users product customer human online movie restaurant hotel app amazon yelp
 household panel population census opinion national labor labour worker workers patient""".split())
