@@ -42,7 +42,7 @@ from assistant.answer.attribute import (
     to_quote,
     unusable_statement,
 )
-from assistant.answer.citations import unusable_reply, verify_citations, with_evidence
+from assistant.answer.citations import citation_of, unusable_reply, verify_citations, with_evidence
 from assistant.answer.context import (
     GENERATION_FAILED_NOTE,
     NOT_ANSWERED,
@@ -80,7 +80,6 @@ from assistant.core.errors import InvalidQuery, LLMError, ModelUnavailable
 from assistant.core.models import (
     Answer,
     AnswerEvent,
-    Citation,
     CollectionSummary,
     Delta,
     Final,
@@ -461,9 +460,8 @@ class Assistant:
         with timer.stage("evidence"):
             evidence = select_evidence(query, [(hit, self._paper_text(hit)) for hit in sources], self.sparse,
                                        self.sentence_vectors)
-        yield Sources(query=query, filters=found.filters, papers=[
-            Citation(n=ev.n, paper_id=ev.hit.paper_id, title=ev.hit.title, url=ev.hit.url, code_url=ev.hit.code_url,
-                     feeds=ev.hit.feeds, snippet=" ".join(ev.sentences)) for ev in evidence])
+        yield Sources(query=query, filters=found.filters,
+                      papers=[citation_of(ev.hit, ev.n, " ".join(ev.sentences)) for ev in evidence])
         timer.timings_ms["sources"] = round((time.perf_counter() - started) * 1000, 2)
         # "Compare GPTQ and AWQ": the answer is about GPTQ, and says first that no paper found mentions AWQ.
         note = UNMENTIONED.format(names=", ".join(found.unmentioned)) if found.unmentioned else ""
@@ -535,9 +533,7 @@ class Assistant:
                        started: float) -> Iterator[AnswerEvent]:
         """A record question's answer: the paper's record, the fields asked first, cited; no model call."""
         paper = self.paper(hit.paper_id)
-        citation = Citation(n=1, paper_id=hit.paper_id, title=hit.title, url=hit.url, code_url=hit.code_url,
-                            feeds=hit.feeds, snippet=hit.snippet)
-        yield Sources(query=query, papers=[citation])
+        yield Sources(query=query, papers=[citation_of(hit, 1)])
         text = record_text(hit, paper, fields)
         yield Delta(text=text)
         cleaned, citations, removed = verify_citations(text, [hit])

@@ -16,6 +16,12 @@ def marker_numbers(group: str) -> list[int]:
     return parts
 
 
+def citation_of(hit: Hit, n: int, snippet: str | None = None) -> Citation:
+    """The found paper as source [n], with ``snippet`` (default: its best chunk) as the text shown for it."""
+    return Citation(n=n, paper_id=hit.paper_id, title=hit.title, url=hit.url, code_url=hit.code_url,
+                    feeds=hit.feeds, snippet=hit.snippet if snippet is None else snippet)
+
+
 def verify_citations(text: str, sources: list[Hit]) -> tuple[str, list[Citation], int]:
     """Rewrite markers as [n][m], drop those that point at no source, and list the cited papers.
 
@@ -31,9 +37,7 @@ def verify_citations(text: str, sources: list[Hit]) -> tuple[str, list[Citation]
             if 1 <= n <= len(sources):
                 kept.append(n)
                 if n not in cited:
-                    hit = sources[n - 1]
-                    cited[n] = Citation(n=n, paper_id=hit.paper_id, title=hit.title, url=hit.url,
-                                        code_url=hit.code_url, feeds=hit.feeds, snippet=hit.snippet)
+                    cited[n] = citation_of(sources[n - 1], n)
             else:
                 removed += 1
         return "".join(f"[{n}]" for n in dict.fromkeys(kept))

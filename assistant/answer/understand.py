@@ -12,6 +12,7 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
 from assistant.answer.kinds import Kind, kind_asked
@@ -326,9 +327,11 @@ again you can could would me in on of to at by or an is it be do as up any summa
 overview highlights recap happened""".split())
 
 
-def has_topic(text: str) -> bool:
-    """Whether a topic is left once the filter words are gone ("Papers that were?" has none)."""
-    return any(w.lower().replace("'", "") not in _NOT_TOPIC for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text))
+def has_topic(text: str, also_not: AbstractSet[str] = frozenset()) -> bool:
+    """Whether a topic is left once the filter words are gone ("Papers that were?" has none); ``also_not``: more
+    words that are no topic here."""
+    words = (w.lower().replace("'", "") for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text))
+    return any(w not in _NOT_TOPIC and w not in also_not for w in words)
 
 
 # Questions about the collection itself ("How many papers are there?", "What feeds do you have?", "What can I
@@ -351,9 +354,7 @@ def about_collection(question: str, feed_days: Sequence[int] = ()) -> bool:
     rest = reading.query if reading.topic else ""
     if not _COLLECTION_ASKED.search(rest):
         return False
-    rest = _COLLECTION_ASKED.sub(" ", rest)
-    words = (w.lower().replace("'", "") for w in re.findall(r"[A-Za-z][A-Za-z'-]+", rest))
-    return all(w in _NOT_TOPIC or w in _ABOUT_IT for w in words)
+    return not has_topic(_COLLECTION_ASKED.sub(" ", rest), _ABOUT_IT)
 
 
 # What a paper's record holds, asked about one paper ("Who wrote GPTQ?", "Where is the code for SliceGPT?"):
@@ -381,8 +382,7 @@ def record_asked(question: str, name: str) -> list[str]:
     rest = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", " ", question, flags=re.IGNORECASE)
     for rule in RECORD_FIELDS.values():
         rest = rule.sub(" ", rest)
-    words = (w.lower().replace("'", "") for w in re.findall(r"[A-Za-z][A-Za-z'-]+", rest))
-    return fields if all(w in _NOT_TOPIC or w in _RECORD_WORDS for w in words) else []
+    return [] if has_topic(rest, _RECORD_WORDS) else fields
 
 
 # "What's the newest paper on text-to-video?": the topic's papers, the most recently listed first.
