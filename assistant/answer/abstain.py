@@ -150,13 +150,13 @@ def may_name_a_paper(question: str) -> bool:
     code?" may name a paper; "Which papers have code on GitHub?" or "… in the Mar 13 feed with code?" do not): a
     cheap test before looking."""
     words = _TOKEN.findall(question)[1:]
-    return any(word[0].isupper() and _squash(word) not in GENERIC | _MONTHS for word in words) or bool(
-        names_of(question))
+    return any(word[0].isupper() and _squash(word) not in _NOT_NAMES for word in words) or bool(names_of(question))
 
 
 # "in the Mar 13 feed" names a day, not a paper.
 _MONTHS = {m for name in ("january february march april may june july august september october november december"
                           .split()) for m in (name, name[:3])} | {"sept"}
+_NOT_NAMES = GENERIC | _MONTHS
 
 
 def lead_name(title: str) -> str:
