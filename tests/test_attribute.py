@@ -101,12 +101,18 @@ def test_text_that_may_become_the_decline_word_is_held_back():
     ("Anything on arithmetic or length generalization?", True),
     ("Were there any surveys?", True),
     ("Which in-context learning papers were in the Mar 11 feed?", True),
+    ("What does the collection have on reinforcement learning?", True),
+    ("What do you have about speech synthesis?", True),
+    ("What's there on video generation?", True),
+    ("What research is there on pruning?", True),
     # ... and one-answer questions that share words with them
     ("Which objective works best?", False),
     ("Which work addresses singing voice synthesis for unseen singers?", False),
     ("Are state space models really better than transformers?", False),
     ("Text-to-image models hallucinate new objects. Is there a method that fetches real photos?", False),
     ("In encoder-decoder diffusion models for text, how can the encoder see the target?", False),
+    ("What does it have in common with LoRA?", False),
+    ("What does the collection say about GPTQ's limits?", False),
 ])
 def test_list_intent(question, listing):
     assert is_list_question(question) is listing

@@ -48,7 +48,12 @@ _LIST_QUESTION = re.compile(
     r"|\banything\b.{0,40}?\b(?:on|about|regarding)\b|\bwhat'?s\s+new\b|\b(?:were|are)\s+there\s+any\b"
     rf"|^\s*{_LEAD}{{0,4}}?{_KINDS}\s*(?:[?.!]|$|,|\s+(?:on|about|in|from|with|that|which|for|since|please)\b)"
     r"|\bwhat\s+(?:was|is|did)\s+(?:in\s+)?the\s+\w+\s+\d{1,2}\s+feed\b"
-    r"|\bhow\s+many\s+(?:papers|studies|articles|publications|works)\b",
+    r"|\bhow\s+many\s+(?:papers|studies|articles|publications|works)\b"
+    # "What does the collection have on RL?", "What do you have about speech?", "What's there on video?"
+    r"|\bwhat\s+(?:does|do)\s+(?:the\s+collection|this\s+collection|you)\s+(?:have|hold|contain|cover)\s+"
+    r"(?:on|about|regarding)\b"
+    r"|\bwhat(?:\s+is|'s)\s+(?:there|in\s+(?:the|this)\s+collection)\s+(?:on|about|regarding)\b"
+    r"|\bwhat\s+(?:research|work)\s+(?:is\s+there|exists|do\s+you\s+have)\b",
     re.IGNORECASE,
 )
 
