@@ -67,6 +67,7 @@ from assistant.answer.understand import (
     about_collection,
     asking_part,
     asks_newest,
+    asks_popularity,
     combine,
     day_label,
     describe,
@@ -424,6 +425,13 @@ class Assistant:
             yield Final(answer=Answer(answer=text, model="none", query=question, timings_ms={
                 "total": round((time.perf_counter() - started) * 1000, 2)}))
             return
+        popularity = asks_popularity(question)
+        if popularity == "only":  # "Which paper is the most cited?": no record holds such a figure
+            yield Delta(text=NO_POPULARITY + NO_POPULARITY_ASK)
+            yield Final(answer=Answer(answer=NO_POPULARITY + NO_POPULARITY_ASK, abstained=True, model="none",
+                                      query=question, timings_ms={
+                                          "total": round((time.perf_counter() - started) * 1000, 2)}))
+            return
         with timer.stage("condense"):
             query = self.standalone_query(question, history, chat_model)
         said_before = self.said_before(question, history, query)
@@ -464,7 +472,8 @@ class Assistant:
                       papers=[citation_of(ev.hit, ev.n, " ".join(ev.sentences)) for ev in evidence])
         timer.timings_ms["sources"] = round((time.perf_counter() - started) * 1000, 2)
         # "Compare GPTQ and AWQ": the answer is about GPTQ, and says first that no paper found mentions AWQ.
-        note = UNMENTIONED.format(names=", ".join(found.unmentioned)) if found.unmentioned else ""
+        note = NO_POPULARITY + NO_POPULARITY_FOUND if popularity else ""  # "the most cited paper on diffusion"
+        note += UNMENTIONED.format(names=", ".join(found.unmentioned)) if found.unmentioned else ""
         if note:
             yield Delta(text=note)
         if found.those:  # the previous answer's papers that pass, then new ones the listing gate keeps
@@ -852,6 +861,11 @@ def _filter_heading(found: Retrieval, kept: int = 0) -> str:
 
 RECORD_AUTHORS = 12  # a record question names this many authors at most (arXiv lists hundreds for some papers)
 UNMENTIONED = "None of the papers found mentions {names}.\n\n"
+NO_POPULARITY = ("The collection holds no citation counts, upvotes or other measures of popularity (its records "
+                 "hold titles, abstracts, code links and the feeds that listed each paper), so papers cannot be "
+                 "ranked by them here.")
+NO_POPULARITY_ASK = ' Ask about a topic instead ("Which papers …?"), or about the collection ("How many papers?").'
+NO_POPULARITY_FOUND = " What the papers found say:\n\n"
 NEWEST_FIRST = "Newest first, by the latest feed each paper was listed in:\n\n"
 BEYOND_THOSE = "Not in the previous answer, found by searching its topic again with the filter:"
 

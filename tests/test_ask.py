@@ -16,7 +16,7 @@ from assistant.answer.llm import ChatModel
 from assistant.answer.understand import day_label
 from assistant.core.models import Answer, Delta, Sources, Turn
 from assistant.core.settings import LLMSettings
-from assistant.engine import BEYOND_THOSE, Assistant
+from assistant.engine import BEYOND_THOSE, NO_POPULARITY, Assistant
 
 QUESTION = "How can a 175-billion-parameter GPT model be quantized to 3 or 4 bits per weight in a few GPU hours?"
 MOCK_MODEL = "openai/gpt-4o-mini"
@@ -143,6 +143,23 @@ def test_a_name_no_found_paper_mentions_is_said_before_the_answer_about_the_rest
     assert answer.answer.startswith("None of the papers found mentions AWQ.\n\n" + GPTQ_TITLE)
     assert not answer.abstained and [c.title for c in answer.citations] == [GPTQ_TITLE]
     assert seed.assistant.retrieve(QUESTION).unmentioned == []  # names every found abstract has: no note
+
+
+def test_how_cited_or_popular_a_paper_is_is_said_to_be_unknown_not_searched(seed):
+    """'Which paper is the most cited?' was searched, and answered with whichever abstract said 'cited'."""
+    bot = with_llm(seed, "It quantizes the weights after training.")
+    events = list(bot.events("Which paper is the most cited?"))
+    assert not any(isinstance(event, Sources) for event in events)
+    answer = events[-1].answer
+    assert answer.answer.startswith(NO_POPULARITY) and answer.abstained and not answer.citations
+    assert answer.model == "none"
+    # With a topic, the note comes first and the topic is answered (searched without the popularity words).
+    events = list(bot.events("How often is GPTQ cited?"))
+    texts = [event.text for event in events if isinstance(event, Delta)]
+    assert texts[0].startswith(NO_POPULARITY)
+    answer = events[-1].answer
+    assert answer.answer.startswith(NO_POPULARITY) and not answer.abstained
+    assert [c.title for c in answer.citations] == [GPTQ_TITLE]
 
 
 def test_what_a_papers_record_holds_is_answered_from_the_record_without_the_model(seed, tmp_path, embedder, sparse):

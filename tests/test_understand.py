@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from conftest import make_settings
 
-from assistant.answer.understand import about_collection, asking_part, combine, describe, read_filters, search_text
+from assistant.answer.understand import (
+    about_collection,
+    asking_part,
+    asks_popularity,
+    combine,
+    describe,
+    read_filters,
+    search_text,
+)
 from assistant.index.base import SearchFilter
 
 SEED_DAYS = [311, 313, 314, 317, 820]  # the demo feeds: Mar 11, 13, 14, 17 and Aug 20, no year
@@ -293,3 +301,23 @@ def test_the_newest_papers_on_a_topic_are_listed_most_recent_first(seed):
     assert "newest" not in search_text("What's the newest paper on text-to-video?")
     # "The latest feed" is a filter, not an order.
     assert not seed.assistant.ask("What did the latest feed have on 3D generation?").answer.startswith(NEWEST_FIRST)
+
+
+@pytest.mark.parametrize(("question", "asks"), [
+    ("Which paper is the most cited?", "only"),
+    ("Which papers are most influential?", "only"),
+    ("Rank them by citations", "only"),
+    ("What is the most cited paper on diffusion?", "topic"),
+    ("How often is GPTQ cited?", "topic"),
+    ("How many citations does GPTQ have?", "topic"),
+    # questions with the words in another sense
+    ("How many times faster is GPTQ?", ""),
+    ("Which papers verify citations in LLM answers?", ""),
+])
+def test_a_question_about_citation_counts_or_popularity_is_recognised(question, asks):
+    assert asks_popularity(question) == asks
+
+
+def test_popularity_words_are_not_searched():
+    assert search_text("What is the most cited paper on diffusion?").split()[-1] == "diffusion?"
+    assert "cited" not in search_text("What is the most cited paper on diffusion?")

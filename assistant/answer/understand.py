@@ -385,6 +385,27 @@ def record_asked(question: str, name: str) -> list[str]:
     return [] if has_topic(rest, _RECORD_WORDS) else fields
 
 
+# "Which paper is the most cited?", "How many citations does GPTQ have?": no feed carries such figures, and
+# searching the words found whichever abstract says "cited".
+_POPULARITY = re.compile(
+    r"(?<![\w-])(?:(?:most|least|highly|widely|best)[\s-]+(?:cited|popular|influential|upvoted|liked|starred"
+    r"|downloaded)|how\s+(?:popular|influential)|(?:citation|upvote)\s+counts?|number\s+of\s+(?:citations|upvotes)"
+    r"|how\s+many\s+(?:citations|upvotes|likes)"
+    r"|how\s+(?:often|many\s+times)(?=\s+(?:is|was|has)\s+(?:\S+\s+){1,4}?(?:been\s+)?cited(?![\w-]))|(?:ranked|rank(?:\s+them)?|sorted|sort(?:\s+them)?)\s+by\s+(?:citations|popularity"
+    r"|upvotes|impact))(?![\w-])", re.IGNORECASE)
+_POPULARITY_WORDS = set("""cited popular influential upvoted liked starred downloaded citations citation upvotes likes
+count counts number many times often been rank ranked sort sorted popularity impact has have does do is was are
+one most""".split())
+
+
+def asks_popularity(question: str) -> str:
+    """Whether the question asks how cited or popular papers are: "" if not, else "topic" when it also names a
+    topic ("the most cited paper on diffusion") and "only" when that is all it asks."""
+    if not _POPULARITY.search(question):
+        return ""
+    return "topic" if has_topic(_POPULARITY.sub(" ", question), _POPULARITY_WORDS | _ABOUT_IT) else "only"
+
+
 # "What's the newest paper on text-to-video?": the topic's papers, the most recently listed first.
 _NEWEST = re.compile(r"(?<![\w-])(?:newest|latest|most\s+recent|freshest)\s+(?:papers?|works?|studies|articles"
                      r"|research|publications?)(?![\w-])", re.IGNORECASE)
@@ -416,7 +437,7 @@ def search_text(query: str) -> str:
     The query shown to the user keeps them; only what is embedded and matched changes. A query that is
     nothing but such phrases is searched as it is.
     """
-    text = query
+    text = _POPULARITY.sub(" ", query)
     for rule in _ABOUT_COLLECTION:
         text = rule.sub(" ", text)
     text = _tidy(text)
