@@ -72,6 +72,8 @@ from assistant.answer.understand import (
     day_label,
     describe,
     has_topic,
+    mentions,
+    mentions_asked,
     record_asked,
     search_text,
 )
@@ -244,13 +246,21 @@ class Assistant:
         settings = self.settings.retrieval
         if reading.kind:  # the kind is checked on each candidate: a wider net keeps the topic's papers of it
             settings = settings.model_copy(update={"candidates": settings.candidates * KIND_WIDER})
+        # "Which papers mention ImageNet?": every paper saying the name, from a wider net than a listing's 10.
+        mention = mentions_asked(query) if listing and read_filters and settings.understand_filters else None
+        weights = None
+        if mention:
+            settings = settings.model_copy(update={"candidates": max(settings.candidates, 4 * settings.filter_papers)})
+            if not has_topic(mention[1]):  # the name is all it asks: every chunk saying it, by BM25 alone
+                text, weights, k = mention[0], (0.0, 1.0), k if given_k else settings.filter_papers
         if not reading.topic and not given_k:  # only filters: every paper passing them is the answer, not the top 10
             k = settings.filter_papers
             settings = settings.model_copy(update={"candidates": max(settings.candidates, 2 * k)})
         with timer.stage("retrieve"):
             found = retrieve_hits(text, index=self.index, embedder=self.embedder, sparse=self.sparse,
-                                  settings=settings, search_filter=search_filter)
+                                  settings=settings, search_filter=search_filter, weights=weights)
         found.query, found.searched, found.filters, found.listing = query, text, reading.said, listing
+        found.mention = mention[0] if mention else ""
         found.newest = newest
         found.filters_read = reading.said_by_words
         if not reading.topic:  # the question is its filter: every paper passing it answers it
@@ -261,6 +271,9 @@ class Assistant:
         if reading.kind:
             with timer.stage("kind"):
                 reranked = self._of_kind(reading.kind, text, reranked, found)
+        if mention:
+            with timer.stage("mention"):
+                reranked = self._mentioning(*mention, reranked, found)
         if not listing and (named := papers_named(query, [hit.title for hit in reranked[: len(head)]])):
             # "Who wrote GPTQ?": the paper the question names by its title goes first (the rerank had put a survey
             # of GPT models there); several named go first in the order named ("Compare GPTQ and RepQuant").
@@ -293,6 +306,18 @@ class Assistant:
             found.relevant, found.by_filter = bool(kept), True
         if not kept:
             found.relevant, found.kind_unmet = False, kind.label
+        return kept
+
+    def _mentioning(self, name: str, rest: str, hits: list[Hit], found: Retrieval) -> list[Hit]:
+        """The found papers whose title or abstract says ``name``, in their order, shown as a filter. When the name
+        is all the question asks ("Which papers mention ImageNet?"), saying it is the evidence and the listing is
+        the answer; with more asked ("… use GPT-4 as a judge?"), the question's evidence still decides."""
+        kept = [hit for hit in hits if mentions(name, self._paper_text(hit))]
+        found.filters = [*found.filters, f'mentions "{name}"']
+        if not has_topic(rest):
+            found.relevant, found.by_filter = bool(kept), True
+        elif not kept:
+            found.relevant = False
         return kept
 
     def understand(self, query: str, search_filter: SearchFilter | None = None, *,
@@ -465,8 +490,9 @@ class Assistant:
         context = None if attributed else assemble_context(found.hits, self.settings.llm.context_tokens,
                                                            self.settings.ingest.tokenizer)
         sources = found.hits if context is None else context.sources
-        with timer.stage("evidence"):
-            evidence = select_evidence(query, [(hit, self._paper_text(hit)) for hit in sources], self.sparse,
+        with timer.stage("evidence"):  # a listing of the papers saying a name quotes where each says it
+            evidence = select_evidence(found.mention if found.by_filter and found.mention else query,
+                                       [(hit, self._paper_text(hit)) for hit in sources], self.sparse,
                                        self.sentence_vectors)
         yield Sources(query=query, filters=found.filters,
                       papers=[citation_of(ev.hit, ev.n, " ".join(ev.sentences)) for ev in evidence])

@@ -7,7 +7,7 @@ import pytest
 from conftest import GPTQ_TITLE, make_settings, paper_by_title, write_jsonl
 
 from assistant.answer.kinds import KINDS, declares, kind_asked
-from assistant.answer.understand import read_filters
+from assistant.answer.understand import mentions, mentions_asked, read_filters
 
 SURVEY, BENCHMARK = KINDS
 # The seed's surveys: every title saying so, and the one whose abstract says "This survey" (user set l021).
@@ -123,3 +123,38 @@ def test_a_question_of_only_a_kind_or_a_filter_is_answered_by_the_listing_not_th
     assert feed.model == "none" and feed.citations and all(len(hit.feeds) == 5 for hit in feed.hits)
     # A topic besides the kind is the model's to answer.
     assert bot.ask("Any surveys on reinforcement learning for generative models?").model != "none"
+
+
+def test_which_papers_mention_a_name_lists_every_paper_saying_it_and_quotes_where(seed, seed_papers):
+    """'Which papers mention ImageNet?' listed the 6 closest of the 41 papers whose abstracts say it."""
+    saying = {pid for pid, paper in seed_papers.items() if mentions("ImageNet", f"{paper.title}. {paper.abstract}")}
+    assert len(saying) > 10  # a scan of every seed abstract: more than a listing's 10
+    found = seed.assistant.retrieve("Which papers mention ImageNet?")
+    assert found.relevant and found.by_filter and found.filters == ['mentions "ImageNet"']
+    assert {hit.paper_id for hit in found.hits} == saying
+    answer = seed.assistant.ask("Which papers in the Mar 14 feed mention ImageNet?")
+    assert answer.filters == ["feed Mar 14", 'mentions "ImageNet"']
+    assert answer.citations and all("Mar 14" in c.feeds for c in answer.citations)
+    assert {c.paper_id for c in answer.citations} == {pid for pid in saying if "Mar 14" in seed_papers[pid].feeds}
+    # A name no abstract says gets no listing; with more asked than the name, the listing keeps only its sayers.
+    assert not seed.assistant.retrieve('Which papers mention "Hyena Hierarchy"?').relevant
+    found = seed.assistant.retrieve("Which papers use GPT-4 as a judge?")
+    assert found.hits and not found.by_filter
+    assert all(mentions("GPT-4", f"{h.title}. {seed_papers[h.paper_id].abstract}") for h in found.hits)
+
+
+@pytest.mark.parametrize(("question", "asked"), [
+    ("Which papers mention ImageNet?", ("ImageNet", "?")),
+    ("Which papers mention Mamba?", ("Mamba", "?")),  # after "mention", any capitalised word is a name
+    ("What work evaluates on COCO?", ("COCO", "?")),
+    ("Which papers were evaluated on MS MARCO?", ("MS MARCO", "?")),
+    ("Which papers compare against Stable Diffusion?", ("Stable Diffusion", "?")),
+    ('Which papers mention "world model"?', ("world model", "?")),
+    ("Which papers use GPT-4 as a judge?", ("GPT-4", "as a judge?")),
+    # an everyday word after "use" is a topic, not a name
+    ("Which papers use diffusion?", None),
+    ("Which papers use Diffusion?", None),
+    ("How does GPTQ use the Hessian?", None),
+])
+def test_the_name_a_question_asks_to_be_mentioned(question, asked):
+    assert mentions_asked(question) == asked

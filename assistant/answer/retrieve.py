@@ -31,6 +31,7 @@ class Retrieval:
     listing: bool = False  # the question asks for every paper that applies ("which papers ...", a stated filter)
     newest: bool = False  # the question asks for the newest papers on its topic: listed most recent first
     by_filter: bool = False  # the question is only filters or a kind of paper: each paper passing them answers it
+    mention: str = ""  # the name a listing asks to be said ("Which papers mention ImageNet?"): each hit says it
     more: bool = False  # a question of only filters: more papers pass them than the hits list
     kind_unmet: str = ""  # the kind of paper asked for ("surveys only") when no found paper declares it
     shown: set[str] = field(default_factory=set)  # a follow-up narrowing the previous answer: the papers it stated

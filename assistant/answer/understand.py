@@ -406,6 +406,36 @@ def asks_popularity(question: str) -> str:
     return "topic" if has_topic(_POPULARITY.sub(" ", question), _POPULARITY_WORDS | _ABOUT_IT) else "only"
 
 
+# "Which papers mention ImageNet?", "What work evaluates on COCO?", "Papers that use LoRA": every paper whose
+# title or abstract says the name, not the ten closest to it. A name has a capital or digit past its first
+# letter, or is quoted ("Stable Diffusion" counts as two capitalised words).
+_NAME_WORD = r"(?:[A-Z][\w.+-]*[A-Z0-9][\w.+-]*|[A-Z]{2,}[\w.+-]*|[A-Z][a-z]+(?=\s+[A-Z]))"
+_SAYS = r"mention(?:s|ed|ing)?|cit(?:e|es|ed|ing)|refer(?:s|red|ring)?\s+to"  # any capitalised word is a name here
+_USES = (r"us(?:e|es|ed|ing)|(?:are\s+|were\s+|is\s+|was\s+)?(?:evaluat(?:e|es|ed|ing)|test(?:s|ed|ing)?"
+         r"|train(?:s|ed|ing)?|benchmark(?:s|ed|ing)?|experiment(?:s|ed|ing)?)\s+on|report(?:s|ed|ing)?\s+(?:results\s+)?on"
+         r"|compar(?:e|es|ed|ing)\s+(?:with|to|against)")
+_MENTION = re.compile(
+    rf"(?<![\w-])(?:(?:{_SAYS})\s+(?:the\s+)?(?P<said>[A-Z][\w.+-]*(?:\s+[A-Z0-9][\w.+-]*){{0,2}})"
+    rf"|(?:{_SAYS}|{_USES})\s+(?:the\s+)?(?:\"(?P<quoted>[^\"]{{2,40}})\""
+    rf"|(?P<name>{_NAME_WORD}(?:\s+[A-Z0-9][\w.+-]*){{0,2}})))"
+    r"(?P<rest>.*)$")
+
+
+def mentions_asked(question: str) -> tuple[str, str] | None:
+    """The name a listing asks to be mentioned ("Which papers mention ImageNet?": "ImageNet") and what the question
+    asks besides (``rest``, e.g. "for pretraining"; "" when nothing), or None."""
+    match = _MENTION.search(question)
+    if not match:
+        return None
+    name = (match["said"] or match["quoted"] or match["name"]).strip().rstrip(".")
+    return name, _tidy(match["rest"])
+
+
+def mentions(name: str, text: str) -> bool:
+    """Whether ``text`` says ``name`` (any case, as a whole word: "ImageNet-1K" says ImageNet)."""
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?!\w)", text, re.IGNORECASE) is not None
+
+
 # "What's the newest paper on text-to-video?": the topic's papers, the most recently listed first.
 _NEWEST = re.compile(r"(?<![\w-])(?:newest|latest|most\s+recent|freshest)\s+(?:papers?|works?|studies|articles"
                      r"|research|publications?)(?![\w-])", re.IGNORECASE)
