@@ -313,7 +313,8 @@ class Assistant:
         is all the question asks ("Which papers mention ImageNet?"), saying it is the evidence and the listing is
         the answer; with more asked ("… use GPT-4 as a judge?"), the question's evidence still decides."""
         kept = [hit for hit in hits if mentions(name, self._paper_text(hit))]
-        found.filters = [*found.filters, f'mentions "{name}"']
+        said = f'mentions "{name}"'  # read from the words: the web's chip asks again without it, as typed
+        found.filters, found.filters_read = [*found.filters, said], [*found.filters_read, said]
         if not has_topic(rest):
             found.relevant, found.by_filter = bool(kept), True
         elif not kept:

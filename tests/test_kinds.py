@@ -130,7 +130,8 @@ def test_which_papers_mention_a_name_lists_every_paper_saying_it_and_quotes_wher
     saying = {pid for pid, paper in seed_papers.items() if mentions("ImageNet", f"{paper.title}. {paper.abstract}")}
     assert len(saying) > 10  # a scan of every seed abstract: more than a listing's 10
     found = seed.assistant.retrieve("Which papers mention ImageNet?")
-    assert found.relevant and found.by_filter and found.filters == ['mentions "ImageNet"']
+    assert found.relevant and found.by_filter and found.filters == found.filters_read == ['mentions "ImageNet"']
+    assert not seed.assistant.retrieve("Which papers mention ImageNet?", read_filters=False).by_filter  # as typed
     assert {hit.paper_id for hit in found.hits} == saying
     answer = seed.assistant.ask("Which papers in the Mar 14 feed mention ImageNet?")
     assert answer.filters == ["feed Mar 14", 'mentions "ImageNet"']
