@@ -37,6 +37,7 @@ from assistant.answer.attribute import (
     held_back,
     is_list_question,
     paper_prompt,
+    papers_asked_for,
     select_evidence,
     statement,
     to_quote,
@@ -252,9 +253,10 @@ class Assistant:
         if mention:
             settings = settings.model_copy(update={"candidates": max(settings.candidates, 4 * settings.filter_papers)})
             if not has_topic(mention[1]):  # the name is all it asks: every chunk saying it, by BM25 alone
-                text, weights, k = mention[0], (0.0, 1.0), k if given_k else settings.filter_papers
+                text, weights = mention[0], (0.0, 1.0)
+                k = k if given_k else papers_asked_for(query) or settings.filter_papers
         if not reading.topic and not given_k:  # only filters: every paper passing them is the answer, not the top 10
-            k = settings.filter_papers
+            k = papers_asked_for(query) or settings.filter_papers  # ... or as many as asked ("Give me 3 ...")
             settings = settings.model_copy(update={"candidates": max(settings.candidates, 2 * k)})
         with timer.stage("retrieve"):
             found = retrieve_hits(text, index=self.index, embedder=self.embedder, sparse=self.sparse,
@@ -511,6 +513,8 @@ class Assistant:
         else:  # a question naming two or more of the found papers ("Compare GPTQ and RepQuant") is about each
             named = papers_named(query, [ev.hit.title for ev in evidence]) if not found.listing else []
             chosen = [evidence[i] for i in named] if len(named) > 1 else self._choose(query, evidence, found.listing)
+        if (asked := papers_asked_for(question)) and not found.those:  # "Give me three papers on …": three at most
+            chosen = chosen[:asked]
         if found.newest and len(chosen) > 1:  # the most recently listed first, each paper's order kept otherwise
             chosen = sorted(chosen, key=lambda ev: -_newest_day(ev.hit.feeds))
             note += NEWEST_FIRST
@@ -879,6 +883,8 @@ def _filter_heading(found: Retrieval, kept: int = 0) -> str:
         passing = "All" if kept == found.those else f"{kept} of the"
         verb = "passes" if kept == 1 else "pass"
         return f"{passing} {found.those} papers in the previous answer {verb} the filter ({said}):"
+    if found.more and papers_asked_for(found.query):  # "Give me 3 papers that mention ImageNet"
+        return f"{len(found.hits)} of the papers that pass the filter ({said}), as many as asked; more pass it:"
     if found.more:
         return (f"{len(found.hits)} of the papers that pass the filter ({said}); more pass it: add a topic to the "
                 f"question to narrow them.")

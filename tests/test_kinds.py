@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import GPTQ_TITLE, make_settings, paper_by_title, write_jsonl
 
+from assistant.answer.attribute import papers_asked_for
 from assistant.answer.kinds import KINDS, declares, kind_asked
 from assistant.answer.understand import mentions, mentions_asked, read_filters
 
@@ -159,3 +160,25 @@ def test_which_papers_mention_a_name_lists_every_paper_saying_it_and_quotes_wher
 ])
 def test_the_name_a_question_asks_to_be_mentioned(question, asked):
     assert mentions_asked(question) == asked
+
+
+def test_a_listing_states_as_many_papers_as_asked_for(seed):
+    """'Give me 3 papers that mention ImageNet' listed all 41, and 'Name two papers …' up to six."""
+    answer = seed.assistant.ask("Give me 3 papers that mention ImageNet")
+    assert len(answer.citations) == 3
+    assert answer.answer.startswith('3 of the papers that pass the filter (mentions "ImageNet"), as many as asked')
+    answer = seed.assistant.ask("Name two papers that prune vision transformers")
+    assert len(answer.citations) == 2
+    assert len(seed.assistant.ask("Which papers prune vision transformers?").citations) > 2  # no number: the gate
+
+
+@pytest.mark.parametrize(("question", "n"), [
+    ("Give me three papers on video generation with code.", 3),
+    ("Show me the top 5 papers about RL", 5),
+    ("List 3 papers with code", 3),
+    ("Give me a few papers on speech", 3),
+    ("Which papers use ImageNet?", None),
+    ("Find 0 papers", None),
+])
+def test_how_many_papers_a_question_asks_for(question, n):
+    assert papers_asked_for(question) == n

@@ -71,6 +71,22 @@ class Evidence:
     ranked: list[str] = field(default_factory=list)  # the sentences, most relevant first
 
 
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+            "ten": 10, "a couple of": 2, "a few": 3}
+_COUNT_ASKED = re.compile(
+    rf"(?<![\w-])(?:(?:give|show|list|name|find|recommend|suggest|pick|tell)\s+(?:me\s+|us\s+)?(?:the\s+)?(?:top\s+)?"
+    rf"|top\s+)(?P<n>\d{{1,2}}|{'|'.join(_NUMBERS)})\s+(?:[\w-]+\s+){{0,3}}?{_KINDS}(?![\w-])", re.IGNORECASE)
+
+
+def papers_asked_for(question: str) -> int | None:
+    """How many papers a listing asks for ("Give me three papers on video generation": 3), or None."""
+    match = _COUNT_ASKED.search(question)
+    if not match:
+        return None
+    n = match["n"].lower()
+    return int(n) if n.isdigit() and int(n) > 0 else _NUMBERS.get(n)
+
+
 def is_list_question(question: str) -> bool:
     """Whether the question asks for every paper that applies ("Which papers ...") rather than one answer."""
     return bool(_LIST_QUESTION.search(question))
