@@ -469,7 +469,7 @@ class Assistant:
             # filter words ("Which of those have code?" would have it write about code, or decline).
             question = read_words(topic_question(history), self.feed_days()).query
             with timer.stage("those"):
-                wider = partial(self.retrieve, query, self.settings.retrieval.candidates, search_filter,
+                wider = partial(self.retrieve, query, self._those_depth(), search_filter,
                                 read_filters=read_filters, said_before=said_before)
                 found = self._among_those(found, history, question, wider)
         if record := self._record_asked(question, query, found, search_filter):
@@ -607,7 +607,7 @@ class Assistant:
         if not said or not found.filters:
             return found
         stated = normalise_title(said)
-        candidates = self.retrieve(topic, self.settings.retrieval.candidates).hits
+        candidates = self.retrieve(topic, self._those_depth()).hits
         # A stated paper's title is followed by its marker ("- Title [2]: ...") or its statement ("Title: ..."); a
         # title offered uncited ("- Title (Mar 13)") was not part of that answer.
         before = [hit for hit in candidates if any(f"{normalise_title(hit.title)}{after}" in stated
@@ -621,6 +621,11 @@ class Assistant:
         found.relevant, found.by_filter, found.more = bool(found.hits), True, False
         found.missing, found.kind_unmet = [], ""
         return found
+
+    def _those_depth(self) -> int:
+        """How many papers a follow-up looks for the previous answer's among: as many as a listing may state (a
+        listing of the 41 papers saying "ImageNet" lost its last one to the 40 candidates)."""
+        return max(self.settings.retrieval.candidates, self.settings.retrieval.filter_papers)
 
     def _those_text(self, found: Retrieval, chosen: list[Evidence]) -> str:
         """The previous answer's papers that pass a follow-up's filter, then the new ones, each under its heading."""

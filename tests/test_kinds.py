@@ -9,6 +9,7 @@ from conftest import GPTQ_TITLE, make_settings, paper_by_title, write_jsonl
 from assistant.answer.attribute import papers_asked_for
 from assistant.answer.kinds import KINDS, declares, kind_asked
 from assistant.answer.understand import mentions, mentions_asked, read_filters
+from assistant.core.models import Turn
 
 SURVEY, BENCHMARK = KINDS
 # The seed's surveys: every title saying so, and the one whose abstract says "This survey" (user set l021).
@@ -133,6 +134,14 @@ def test_which_papers_mention_a_name_lists_every_paper_saying_it_and_quotes_wher
     found = seed.assistant.retrieve("Which papers mention ImageNet?")
     assert found.relevant and found.by_filter and found.filters == found.filters_read == ['mentions "ImageNet"']
     assert not seed.assistant.retrieve("Which papers mention ImageNet?", read_filters=False).by_filter  # as typed
+    # "Which of those have code?" counts every paper of that listing (the 41st was lost to a 40-paper search)
+    listed = seed.assistant.ask("Which papers mention ImageNet?")
+    history = [Turn(role="user", content="Which papers mention ImageNet?"),
+               Turn(role="assistant", content=listed.answer)]
+    those = seed.assistant.ask("Which of those have code?", history=history)
+    with_code = [pid for pid in saying if seed_papers[pid].code_url]
+    assert those.answer.startswith(f"{len(with_code)} of the {len(saying)} papers in the previous answer pass")
+    assert {c.paper_id for c in those.citations} == set(with_code)
     assert {hit.paper_id for hit in found.hits} == saying
     answer = seed.assistant.ask("Which papers in the Mar 14 feed mention ImageNet?")
     assert answer.filters == ["feed Mar 14", 'mentions "ImageNet"']
