@@ -109,14 +109,19 @@ def score(out: Path, dev: int) -> None:
         weight = 8.0 if coverage < 0.3 or reader_lead(readings[:4]) >= 0.1 else 0.5
         return (0.5, 0.5, 0.5, weight, *extra)
 
+    def instead(slot):  # the reader's weight moved from the question's reading to the generated text's
+        def weights(coverage, readings):
+            base = product(coverage, readings)
+            return (*base[:3], 0.0, *(base[3] if i == slot else 0.0 for i in (0, 1)))
+        return weights
+
     blends = {
         "product default (reader reads the question)": product,
-        "reader reads the generated text instead": lambda c, r: (*product(c, r)[:3], 0.0,
-                                                                        product(c, r)[3], 0.0),
-        "reader reads question + generated text instead": lambda c, r: (*product(c, r)[:3], 0.0, 0.0,
-                                                                               product(c, r)[3]),
+        "reader reads the generated text instead": instead(0),
+        "reader reads question + generated text instead": instead(1),
         **{f"default + generated text {w}": (lambda c, r, w=w: product(c, r, (w, 0.0))) for w in (1, 2, 4, 8)},
-        **{f"default + question + generated text {w}": (lambda c, r, w=w: product(c, r, (0.0, w))) for w in (1, 2, 4, 8)},
+        **{f"default + question + generated text {w}": (lambda c, r, w=w: product(c, r, (0.0, w)))
+           for w in (1, 2, 4, 8)},
         "generated text alone": (0.0, 0.0, 0.0, 0.0, 1000.0, 0.0),
         "question alone (reader)": (0.0, 0.0, 0.0, 1000.0, 0.0, 0.0),
     }
