@@ -391,8 +391,9 @@ _POPULARITY = re.compile(
     r"(?<![\w-])(?:(?:most|least|highly|widely|best)[\s-]+(?:cited|popular|influential|upvoted|liked|starred"
     r"|downloaded)|how\s+(?:popular|influential)|(?:citation|upvote)\s+counts?|number\s+of\s+(?:citations|upvotes)"
     r"|how\s+many\s+(?:citations|upvotes|likes)"
-    r"|how\s+(?:often|many\s+times)(?=\s+(?:is|was|has)\s+(?:\S+\s+){1,4}?(?:been\s+)?cited(?![\w-]))|(?:ranked|rank(?:\s+them)?|sorted|sort(?:\s+them)?)\s+by\s+(?:citations|popularity"
-    r"|upvotes|impact))(?![\w-])", re.IGNORECASE)
+    r"|how\s+(?:often|many\s+times)(?=\s+(?:is|was|has)\s+(?:\S+\s+){1,4}?(?:been\s+)?cited(?![\w-]))"
+    r"|(?:ranked|rank(?:\s+them)?|sorted|sort(?:\s+them)?)\s+by\s+(?:citations|popularity|upvotes|impact))(?![\w-])",
+    re.IGNORECASE)
 _POPULARITY_WORDS = set("""cited popular influential upvoted liked starred downloaded citations citation upvotes likes
 count counts number many times often been rank ranked sort sorted popularity impact has have does do is was are
 one most""".split())
@@ -412,8 +413,8 @@ def asks_popularity(question: str) -> str:
 _NAME_WORD = r"(?:[A-Z][\w.+-]*[A-Z0-9][\w.+-]*|[A-Z]{2,}[\w.+-]*|[A-Z][a-z]+(?=\s+[A-Z]))"
 _SAYS = r"mention(?:s|ed|ing)?|cit(?:e|es|ed|ing)|refer(?:s|red|ring)?\s+to"  # any capitalised word is a name here
 _USES = (r"us(?:e|es|ed|ing)|(?:are\s+|were\s+|is\s+|was\s+)?(?:evaluat(?:e|es|ed|ing)|test(?:s|ed|ing)?"
-         r"|train(?:s|ed|ing)?|benchmark(?:s|ed|ing)?|experiment(?:s|ed|ing)?)\s+on|report(?:s|ed|ing)?\s+(?:results\s+)?on"
-         r"|compar(?:e|es|ed|ing)\s+(?:with|to|against)")
+         r"|train(?:s|ed|ing)?|benchmark(?:s|ed|ing)?|experiment(?:s|ed|ing)?)\s+on"
+         r"|report(?:s|ed|ing)?\s+(?:results\s+)?on|compar(?:e|es|ed|ing)\s+(?:with|to|against)")
 _MENTION = re.compile(
     rf"(?<![\w-])(?:(?:{_SAYS})\s+(?:the\s+)?(?P<said>[A-Z][\w.+-]*(?:\s+[A-Z0-9][\w.+-]*){{0,2}})"
     rf"|(?:{_SAYS}|{_USES})\s+(?:the\s+)?(?:\"(?P<quoted>[^\"]{{2,40}})\""
