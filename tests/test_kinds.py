@@ -133,6 +133,7 @@ def test_which_papers_mention_a_name_lists_every_paper_saying_it_and_quotes_wher
     assert len(saying) > 10  # a scan of every seed abstract: more than a listing's 10
     found = seed.assistant.retrieve("Which papers mention ImageNet?")
     assert found.relevant and found.by_filter and found.filters == found.filters_read == ['mentions "ImageNet"']
+    assert {hit.paper_id for hit in found.hits} == saying
     assert not seed.assistant.retrieve("Which papers mention ImageNet?", read_filters=False).by_filter  # as typed
     # "Which of those have code?" counts every paper of that listing (the 41st was lost to a 40-paper search)
     listed = seed.assistant.ask("Which papers mention ImageNet?")
@@ -142,7 +143,6 @@ def test_which_papers_mention_a_name_lists_every_paper_saying_it_and_quotes_wher
     with_code = [pid for pid in saying if seed_papers[pid].code_url]
     assert those.answer.startswith(f"{len(with_code)} of the {len(saying)} papers in the previous answer pass")
     assert {c.paper_id for c in those.citations} == set(with_code)
-    assert {hit.paper_id for hit in found.hits} == saying
     answer = seed.assistant.ask("Which papers in the Mar 14 feed mention ImageNet?")
     assert answer.filters == ["feed Mar 14", 'mentions "ImageNet"']
     assert answer.citations and all("Mar 14" in c.feeds for c in answer.citations)
