@@ -448,17 +448,11 @@ class Assistant:
         started = time.perf_counter()
         question = asking_part(question)  # the model reads what is asked, not a pasted thread before it
         if about_collection(question, self.feed_days()):  # "How many papers are there?": the index's own counts
-            text = collection_text(self.summary())
-            yield Delta(text=text)
-            yield Final(answer=Answer(answer=text, model="none", query=question, timings_ms={
-                "total": round((time.perf_counter() - started) * 1000, 2)}))
+            yield from _said(collection_text(self.summary()), question, started)
             return
         popularity = asks_popularity(question)
         if popularity == "only":  # "Which paper is the most cited?": no record holds such a figure
-            yield Delta(text=NO_POPULARITY + NO_POPULARITY_ASK)
-            yield Final(answer=Answer(answer=NO_POPULARITY + NO_POPULARITY_ASK, abstained=True, model="none",
-                                      query=question, timings_ms={
-                                          "total": round((time.perf_counter() - started) * 1000, 2)}))
+            yield from _said(NO_POPULARITY + NO_POPULARITY_ASK, question, started, abstained=True)
             return
         with timer.stage("condense"):
             query = self.standalone_query(question, history, chat_model)
@@ -853,6 +847,13 @@ def collection_text(summary: CollectionSummary) -> str:
              'Ask about a topic ("Which papers …?"), name a feed ("… in the Mar 13 feed") or ask for papers with '
              "code; every answer cites the abstracts it comes from."]
     return "\n\n".join(lines)
+
+
+def _said(text: str, question: str, started: float, abstained: bool = False) -> Iterator[AnswerEvent]:
+    """An answer the system states without searching (the collection's counts, a figure no record holds)."""
+    yield Delta(text=text)
+    yield Final(answer=Answer(answer=text, abstained=abstained, model="none", query=question,
+                              timings_ms={"total": round((time.perf_counter() - started) * 1000, 2)}))
 
 
 def _newest_day(feeds: list[str]) -> int:
