@@ -32,6 +32,7 @@ from assistant.answer.attribute import (
     DECLINED,
     Evidence,
     SentenceVectors,
+    abstract_of,
     choose_papers,
     extractive_text,
     held_back,
@@ -59,6 +60,7 @@ from assistant.answer.context import (
 )
 from assistant.answer.kinds import Kind, declares
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
+from assistant.answer.paper_states import StatesReport, build_states
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits, term_coverage
 from assistant.answer.support import RESTATED_START, check_sentences, quoted
@@ -165,6 +167,8 @@ class Assistant:
         self._chat_models: dict[str, ChatModel | None] = {}
         self.sentence_vectors = SentenceVectors.shared(self.embedder)
         self._days: tuple[float, list[int]] = (0.0, [])  # (read at, the index's feed days)
+        self._answering, self._answering_lock = 0, threading.Lock()  # answers in flight: saved states wait for them
+        self._closing = threading.Event()  # stops a state build between two slices of reading
         self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
                                                    complete=self._complete_plain,
                                                    sentence_scores=self._best_sentence_scores,
@@ -176,6 +180,7 @@ class Assistant:
         return self.chat_model.name if self.chat_model else "none"
 
     def close(self) -> None:
+        self._closing.set()
         self.index.close()
 
     def warm_up(self) -> None:
@@ -207,6 +212,31 @@ class Assistant:
                 log.warning("warm-up: the chat model did not answer (%s)", exc)
         log.info("warm-up: sentences embedded in %.1f s, chat model ready after %.1f s", embedded,
                  time.perf_counter() - started)
+
+    def build_paper_states(self, paper_ids: Iterable[str] | None = None, stop: threading.Event | None = None,
+                           done: Callable[[Paper], None] | None = None) -> StatesReport:
+        """Save the embedded model's state of each paper's prompt up to its question (all papers, or ``paper_ids``),
+        so that answers on it read only the question before their first token; waits while answers are written."""
+        from assistant.answer.local import local_chat_model
+
+        if self.chat_model is None or not self.chat_model.name.startswith("local/"):
+            return StatesReport(stopped="the chat model is not the embedded one: nothing to save")
+        if self.settings.llm.answer_mode != "attributed":
+            return StatesReport(stopped="answer_mode 'context' reads no per-paper prompts")
+        ids = list(paper_ids) if paper_ids is not None else [row["paper_id"] for row in self.index.paper_summaries()]
+        papers = (paper for pid in ids if (paper := self.paper(pid)) is not None)
+        return build_states(papers, self.prompts.paper_system, self.prompts.paper_answer, local_chat_model(),
+                            lambda: self._answering > 0, stop or self._closing, done)
+
+    @contextmanager
+    def _answering_now(self) -> Iterator[None]:
+        with self._answering_lock:
+            self._answering += 1
+        try:
+            yield
+        finally:
+            with self._answering_lock:
+                self._answering -= 1
 
     def chunk_count(self) -> int:
         """Points (chunks) in the index."""
@@ -443,6 +473,11 @@ class Assistant:
         An abstention sends no sources. ``model`` picks another offered model (or 'none') for this answer only;
         ``read_filters=False`` searches the question as typed, without the filters its words state.
         """
+        with self._answering_now():  # the background state builder waits meanwhile (build_paper_states)
+            yield from self._events(question, history, k, search_filter, model, read_filters)
+
+    def _events(self, question: str, history: list[Turn] | None, k: int | None, search_filter: SearchFilter | None,
+                model: str | None, read_filters: bool) -> Iterator[AnswerEvent]:
         check_question(question, self.settings.max_question_chars)
         timer, history, chat_model = Timer(), history or [], self.chat_model_for(model)
         started = time.perf_counter()
@@ -639,7 +674,7 @@ class Assistant:
 
     def _write_per_paper(self, question: str, chosen: list[Evidence], chat_model: ChatModel, timer: Timer,
                          started: float) -> Generator[AnswerEvent, None, Reply]:
-        """The attributed answer: one short statement per chosen paper, from its evidence alone, marked by us.
+        """The attributed answer: one short statement per chosen paper, from its abstract alone, marked by us.
 
         Each statement starts with its paper's title (sent before the model is called, so the reader knows at
         once which paper the coming sentence is about); deltas stream as the model writes (text that may still
@@ -656,9 +691,8 @@ class Assistant:
         listing = len(chosen) > 1
         limits = {"max_tokens": self.settings.llm.paper_tokens, **({"stop": [". ", "\n"]} if listing else {})}
         for ev in chosen:
-            # A one-paper answer shows the model its 2 best sentences (a shorter prompt to read before the first
-            # token) and quotes what it leaves out; a list's statement keeps all 3 (only figures are quoted there).
-            prompt = paper_prompt(self.prompts.paper_answer, question, ev, most=3 if listing else 2)
+            # The paper's whole abstract, then the question: its saved state spares reading the paper (paper_states).
+            prompt = paper_prompt(self.prompts.paper_answer, question, ev.hit.title, abstract_of(ev.hit, ev.text))
             lead = f"{ev.hit.title}: "  # the system names the paper each statement is about, at once
             raw, shown = "", 0
             reply.tokens["prompt"] = reply.tokens.get("prompt", 0) + count_tokens(self.prompts.paper_system + prompt,
@@ -684,7 +718,7 @@ class Assistant:
                 return reply
             text = statement(raw, ev.n, max_sentences=1 if listing else 2)
             if text is None:
-                yield Delta(text="(the model found no answer in its evidence)")
+                yield Delta(text="(the model found no answer in its abstract)")
                 continue
             with timer.stage("support"):
                 checks = check_sentences(text, {ev.n: ev.text}, self.sparse, question, {ev.n: ev.hit.title})

@@ -1,12 +1,17 @@
 #!/usr/bin/env python
 """What a web-chat user waits for, measured in headless Chromium: Enter -> sources -> first answer text -> done.
 
-    python bench/bench_answer_latency.py --data-dir DIR [--questions 20] [--modes attributed,context] [--json F]
+    python bench/bench_answer_latency.py --data-dir DIR [--questions 20] [--modes attributed,nostates,context]
+        [--json F]
 
-For each answer mode (`ASSISTANT_LLM_ANSWER_MODE`; 'context' is the old path: one reply from all sources) it
-starts `assistant serve` on the seed index in DIR (ingested there first when empty) with the configured
-model (default: the embedded one), waits for the warm-up, then asks the same questions, each in a fresh
-chat so no follow-up rewriting happens, and prints p50/p95 of:
+For each mode it starts `assistant serve` on the seed index in DIR (ingested there first when empty) with the
+configured model (default: the embedded one), waits for the warm-up, then asks the same questions, each in a
+fresh chat so no follow-up rewriting happens. Modes: 'attributed' (today's answer: one statement per paper,
+each paper's saved llama.cpp state loaded), 'nostates' (the same, reading every paper's prompt whole), 'context'
+(the old path: one reply from all sources). Before the 'attributed' mode the states of the papers these
+questions' answers use are built (`Assistant.build_paper_states`; the papers found by answering each question
+without the model): what `assistant serve` has once its background build is done (all 301 papers, ≈ 60 min on
+2 cores), which the servers here do not run, so that nothing else uses the cores. It prints p50/p95 of:
 
 * sources: Enter until the "Reading N papers" list is on screen;
 * first text: Enter until the answer message shows its first text (in the attributed mode the paper's
@@ -41,6 +46,7 @@ ASSISTANT_MESSAGE = ".step[data-step-type='assistant_message']"
 TARGETS_S = {"sources": 0.5, "first_text": 3.0, "first_model_token": 3.0, "complete": 20.0}
 _FIRST_TOKEN = re.compile(r"first_token ([\d.]+) (ms|s)\b")
 MIX = (("single", 12), ("multi", 4), ("unanswerable", 2), ("adversarial", 2))
+WARM_QUESTION = "Which paper introduced GPTQ?"
 
 
 def questions(count: int) -> list[str]:
@@ -75,10 +81,41 @@ def ensure_index(data_dir: Path) -> None:
                    env={**os.environ, "ASSISTANT_DATA_DIR": str(data_dir)}, stdout=subprocess.DEVNULL)
 
 
+MODES = {  # mode -> the server's settings
+    "attributed": {"ASSISTANT_LLM_ANSWER_MODE": "attributed"},
+    "nostates": {"ASSISTANT_LLM_ANSWER_MODE": "attributed", "ASSISTANT_LLM_PAPER_STATES": "false"},
+    "context": {"ASSISTANT_LLM_ANSWER_MODE": "context"},
+}
+
+
+def build_states(data_dir: Path, items: list[str]) -> None:
+    """Save the states of the papers the questions' answers state something about (and the warm-up question's)."""
+    os.environ["ASSISTANT_DATA_DIR"] = str(data_dir)
+    from assistant.core.settings import load_settings
+    from assistant.engine import Assistant
+
+    papers = set()
+    bot = Assistant(load_settings(), chat_model=None)
+    try:
+        for question in [WARM_QUESTION, *items]:
+            papers |= {citation.paper_id for citation in bot.ask(question).citations}
+    finally:
+        bot.close()
+    bot = Assistant(load_settings())
+    try:
+        started = time.perf_counter()
+        report = bot.build_paper_states(sorted(papers))
+        print(f"paper states: {report.built} built, {report.present} there already "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
+    finally:
+        bot.close()
+
+
 class Server:
     def __init__(self, data_dir: Path, mode: str, log: Path) -> None:
         self.port = free_port()
-        env = {**os.environ, "ASSISTANT_DATA_DIR": str(data_dir), "ASSISTANT_LLM_ANSWER_MODE": mode}
+        env = {**os.environ, "ASSISTANT_DATA_DIR": str(data_dir), "ASSISTANT_LLM_STATES_IN_BACKGROUND": "false",
+               **MODES[mode]}
         self.log = log
         self.process = subprocess.Popen([assistant_bin(), "serve", "--port", str(self.port)], env=env,
                                         stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -150,7 +187,7 @@ def run_mode(browser, data_dir: Path, mode: str, items: list[str], timeout_s: fl
     server = Server(data_dir, mode, log)
     try:
         time.sleep(warm_s)  # `assistant serve` embeds every sentence and loads the model in the background
-        ask(browser, server.url, "Which paper introduced GPTQ?", timeout_s)  # warm the page bundle and the model
+        ask(browser, server.url, WARM_QUESTION, timeout_s)  # warm the page bundle and the model
         rows = []
         for i, question in enumerate(items, 1):
             row = ask(browser, server.url, question, timeout_s)
@@ -168,7 +205,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="seed index folder (ingested when empty)")
     parser.add_argument("--questions", type=int, default=20)
-    parser.add_argument("--modes", default="attributed,context", help="comma list of ASSISTANT_LLM_ANSWER_MODE values")
+    parser.add_argument("--modes", default="attributed,nostates,context", help=f"comma list of {', '.join(MODES)}")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for one stage")
     parser.add_argument("--warm", type=float, default=40.0, help="seconds to let the server warm up")
     parser.add_argument("--json", type=Path, help="also write the rows and figures here")
@@ -177,6 +214,8 @@ def main() -> int:
 
     ensure_index(args.data_dir)
     items = questions(args.questions)
+    if "attributed" in args.modes.split(","):
+        build_states(args.data_dir, items)
     results: dict[str, list[dict]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])

@@ -86,7 +86,7 @@ def main() -> None:
 
 def build_prompts(count: int) -> list[list[dict]]:
     """The per-paper chat messages an attributed answer sends for the dev set's first single-paper questions."""
-    from assistant.answer.attribute import paper_prompt, select_evidence
+    from assistant.answer.attribute import paper_prompt
     from assistant.engine import Assistant
     from evals.dataset import load_dataset
 
@@ -95,11 +95,9 @@ def build_prompts(count: int) -> list[list[dict]]:
         prompts = []
         for case in [case for case in load_dataset(DEV) if case.type == "single"][:count]:
             hit = bot.retrieve(case.question).hits[0]
-            evidence = select_evidence(case.question, [(hit, bot._paper_text(hit))], bot.sparse,
-                                       bot.sentence_vectors)[0]
             prompts.append([{"role": "system", "content": bot.prompts.paper_system},
                             {"role": "user", "content": paper_prompt(bot.prompts.paper_answer, case.question,
-                                                                     evidence)}])
+                                                                     hit.title, bot._abstract(hit))}])
         return prompts
     finally:
         bot.close()

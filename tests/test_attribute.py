@@ -48,7 +48,7 @@ class RecordingModel:
 
     def stream(self, system: str, user: str, **overrides):
         self.prompts.append((system, user, overrides))
-        title = user.split('abstract of "', 1)[1].split('"', 1)[0]
+        title = user.split('Abstract of "', 1)[1].split('"', 1)[0]
         yield from (self.reply or f"{title} is about this.").split(" ")[:1]
         yield from [" " + word for word in (self.reply or f"{title} is about this.").split(" ")[1:]]
 
@@ -209,7 +209,7 @@ def test_a_one_paper_extractive_answer_adds_the_abstracts_figures_and_claim_and_
 # --- the engine ---------------------------------------------------------------------------------------------
 
 
-def test_one_paper_question_is_written_from_the_first_papers_evidence_alone(seed):
+def test_one_paper_question_is_written_from_the_first_papers_abstract_alone(seed):
     model = RecordingModel("It quantizes GPT weights to 3 or 4 bits using approximate second-order information [5].")
     events = list(engine(seed, model).events(GPTQ_QUESTION))
     assert isinstance(events[0], Sources) and isinstance(events[-1], Final)
@@ -218,11 +218,11 @@ def test_one_paper_question_is_written_from_the_first_papers_evidence_alone(seed
     assert len(model.prompts) == 1  # not a list question: the best paper only
     system, user, overrides = model.prompts[0]
     first = events[0].papers[0]
-    assert user.startswith(f"Question: {GPTQ_QUESTION}")  # the question first: consecutive calls share a prefix
-    assert f'"{first.title}"' in user and all(p.title not in user for p in events[0].papers[1:])
-    # The evidence shown as the source: a one-paper prompt carries its 2 best sentences of the 3 selected.
-    evidence_lines = [line[2:] for line in user.splitlines() if line.startswith("- ")]
-    assert len(evidence_lines) == 2 and all(line in first.snippet for line in evidence_lines)
+    # The paper's title and whole abstract, then the question last: the part before it is the same for every
+    # question on this paper, so the embedded model's saved state of it can be loaded (paper_states).
+    paper = seed.assistant.paper(first.paper_id)
+    assert user == f'Abstract of "{first.title}":\n{paper.abstract}\n\nQuestion: {GPTQ_QUESTION}'
+    assert all(p.title not in user for p in events[0].papers[1:])
     assert "NOT COVERED" in system and overrides["max_tokens"] > 0 and "deadline" in overrides
     answer = events[-1].answer
     assert "second-order information [1]." in answer.answer  # the model's [5] replaced by the system's [1]
@@ -237,8 +237,9 @@ def test_list_question_gets_one_marked_statement_per_close_paper(seed):
     model = RecordingModel()
     answer = engine(seed, model).ask(LIST_QUESTION)
     assert len(model.prompts) >= 2, answer.answer
-    # A listed paper's prompt keeps all 3 evidence sentences (only figures are quoted after a list entry).
-    assert all(sum(line.startswith("- ") for line in user.splitlines()) == 3 for _, user, _ in model.prompts)
+    # Each listed paper's prompt holds that paper alone, and the same question last.
+    assert all(user.startswith("Abstract of ") and user.count("Abstract of ") == 1
+               and user.endswith(f"\n\nQuestion: {LIST_QUESTION}") for _, user, _ in model.prompts)
     paragraphs = answer.answer.split("\n\n")
     assert len(paragraphs) == len(model.prompts)
     for paragraph, citation in zip(paragraphs, answer.citations, strict=True):
@@ -313,5 +314,5 @@ def test_a_follow_up_that_only_narrows_asks_the_model_about_the_topic_not_the_fi
     answer = engine(seed, model).ask("Which of those have code?", history)
     assert sorted(answer.filters) == ["feed Mar 17", "with code"] and not answer.abstained
     assert model.prompts and all(
-        user.startswith("Question: Which papers quantize large language models after training?\n") and "code" not in
-        user.split("Evidence")[0] for _, user, _ in model.prompts)
+        user.endswith("\n\nQuestion: Which papers quantize large language models after training?") for _, user, _
+        in model.prompts)

@@ -7,9 +7,9 @@ of the kind, and its 1 000-token prompt took 20 s to read on 2 cores before the 
    (shared BM25 terms and embedding cosine), so a fact in the paper's second chunk is not lost;
 2. the papers whose best evidence is close to the best paper's are chosen (more for "which papers ..."
    questions), the rest are only shown as sources;
-3. for each chosen paper the model gets the question and that paper's evidence alone (about 150 tokens,
-   the question first so consecutive calls share a prefix llama.cpp does not re-read) and writes one or
-   two sentences, or says the evidence does not answer;
+3. for each chosen paper the model gets that paper alone, its title and whole abstract, then the question
+   (the paper first, so the embedded model loads that part's saved state and reads only the question's few
+   tokens: paper_states.py) and writes one or two sentences, or says the abstract does not answer;
 4. the system writes the paper's marker, and each sentence is checked against that paper's abstract
    (support.py) before it counts.
 
@@ -168,7 +168,7 @@ def select_evidence(query: str, papers: list[tuple[Hit, str]], sparse: SparseEnc
     """
     terms = set(sparse.embed_query(query).indices)
     query_vector = vectors.embedder.embed([query])[0]
-    split = vectors.get([(hit.paper_id, _abstract_of(hit, text)) for hit, text in papers])
+    split = vectors.get([(hit.paper_id, abstract_of(hit, text)) for hit, text in papers])
     out = []
     for n, ((hit, text), (sentences, matrix)) in enumerate(zip(papers, split, strict=True), 1):
         cosines = matrix @ query_vector
@@ -187,8 +187,8 @@ def _index(pair: tuple[float, int]) -> int:
     return pair[1]
 
 
-def _abstract_of(hit: Hit, text: str) -> str:
-    """The abstract part of "title. abstract" (the title is shown beside the evidence already)."""
+def abstract_of(hit: Hit, text: str) -> str:
+    """The abstract part of "title. abstract" (the title is shown beside it already)."""
     prefix = f"{hit.title}. "
     return text[len(prefix):] if text.startswith(prefix) else text
 
@@ -293,7 +293,7 @@ def to_quote(statement: str, evidence: Evidence, sparse: SparseEncoder, listing:
     its paper's abstract. Then run anew on the 80 cases, with the model writing: fact coverage 0.523 ->
     0.610, one-paper answers p50 95 -> 104 words (evals/reports/dev_embedded_llm_80.md).
     """
-    whole = abstract_sentences(_abstract_of(evidence.hit, evidence.text))
+    whole = abstract_sentences(abstract_of(evidence.hit, evidence.text))
     if listing:
         figure = left_out(statement, evidence.sentences, sparse, most=1, figures_only=True)
         said = f"{evidence.hit.title} {statement}"
@@ -315,17 +315,15 @@ def _in_order(sentences: list[str], whole: list[str]) -> list[str]:
     return sorted(sentences, key=lambda sentence: order.get(sentence, len(whole)))
 
 
-def paper_prompt(template: str, question: str, evidence: Evidence, most: int = 2) -> str:
-    """One paper's prompt: the question and its ``most`` best evidence sentences (in abstract order).
+def paper_prompt(template: str, question: str, title: str, abstract: str) -> str:
+    """One paper's prompt: its title and whole abstract, then the question.
 
-    Fewer sentences make a shorter prompt to read before the first token (2 instead of 3: 140 instead of
-    175 tokens, p50 of 30 dev questions); what the model leaves out is quoted after its statement
-    (``to_quote``). On 80 dev cases, 2 sentences kept one-paper answers' fact coverage (0.532) and
-    precision (0.952) and abstained on 13 of 14 unanswerable questions (12 with 3), but cost list answers
-    5.6 points of citation recall, so lists keep 3 (evals/reports/dev_embedded_llm_80.md)."""
-    shown = set(evidence.ranked[:most]) if evidence.ranked else set(evidence.sentences)
-    return template.format(question=question, title=evidence.hit.title,
-                           evidence="\n".join(f"- {s}" for s in evidence.sentences if s in shown))
+    The question comes last so that everything before it is the same for every question on that paper: the
+    embedded model loads that part's saved state instead of reading it (assistant/answer/paper_states.py), and
+    then reads only the question before its first token. The whole abstract, not only the selected sentences:
+    the model sees every fact (bench/README.md, "per-paper state").
+    """
+    return template.format(question=question, title=title, abstract=abstract)
 
 
 def statement(reply: str, n: int, max_sentences: int = 2) -> str | None:
@@ -393,6 +391,6 @@ def one_paper_quote(evidence: Evidence, sparse: SparseEncoder, most: int = EXTRA
     quoted because the model declined a close match, and every answer without a model, held fewer of the
     expected facts than the model's statements with their quotes; `--model none` fact coverage 0.607 -> 0.721
     with the figures, 0.743 with the claim too (evals/reports/dev_embedded_llm_80.md)."""
-    whole = abstract_sentences(_abstract_of(evidence.hit, evidence.text))
+    whole = abstract_sentences(abstract_of(evidence.hit, evidence.text))
     extra = _results_and_claim(" ".join(evidence.sentences), whole, sparse, most)
     return _in_order(evidence.sentences + [s for s in extra if s not in evidence.sentences], whole)

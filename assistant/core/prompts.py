@@ -14,7 +14,7 @@ REQUIRED_SLOTS = {
     "answer": {"context", "question"},
     "condense": {"history", "question"},
     "paper_system": set(),
-    "paper_answer": {"question", "title", "evidence"},
+    "paper_answer": {"question", "title", "abstract"},
 }
 
 
@@ -23,7 +23,7 @@ class Prompts:
     system: str  # the whole-context answer ("context" answer mode)
     answer: str
     condense: str
-    paper_system: str  # one paper's sentence from its evidence ("attributed" answer mode)
+    paper_system: str  # one paper's statement from its abstract ("attributed" answer mode)
     paper_answer: str
 
 

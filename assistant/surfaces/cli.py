@@ -1,4 +1,4 @@
-"""The `assistant` command line: ingest, search, ask, eval, serve, slack, config show.
+"""The `assistant` command line: ingest, states, search, ask, eval, serve, slack, config show.
 
 Thin: parses, calls the engine (or, for `eval`, the harness's one entry point), prints. The engine's
 errors become one line and the contract's exit code; an unexpected one becomes one line too, with its
@@ -8,6 +8,7 @@ traceback written to the error log.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -123,6 +124,30 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Feed files or folde
                 typer.echo(f"error: {error}", err=True)
         if report.errors:
             raise typer.Exit(1)
+
+    _run(action)
+
+
+@app.command()
+def states(as_json: JsonOpt = False):
+    """Save the embedded model's state of every paper's prompt now (`assistant serve` does it in the background)."""
+
+    def action():
+        engine = _engine()
+        try:
+            with _progress_bar(disable=as_json or not sys.stderr.isatty()) as progress:
+                done = progress("reading papers", len(engine.index.paper_summaries()))
+                report = engine.build_paper_states(done=done)
+            folder = engine.settings.llm.states_dir
+        finally:
+            engine.close()
+        if as_json:
+            typer.echo(json.dumps({**dataclasses.asdict(report), "folder": str(folder)}))
+        else:
+            typer.echo(f"{report.built} paper states saved now, {report.present} saved before, {report.skipped} "
+                       f"too long for the context; in {folder}")
+        if report.stopped:
+            _fail(report.stopped, 1)
 
     _run(action)
 

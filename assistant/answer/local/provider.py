@@ -31,7 +31,7 @@ from assistant.answer.local.runner import (
 from assistant.answer.local.verify import LOCAL_PROVIDER
 from assistant.core.settings import LLMSettings
 
-__all__ = ["LocalLLMHandler", "register_local_llm"]
+__all__ = ["LocalLLMHandler", "local_chat_model", "register_local_llm"]
 
 
 def _fill(model_response: ModelResponse, model: str, text: str, last: GenericStreamingChunk) -> ModelResponse:
@@ -96,18 +96,28 @@ class LocalLLMHandler(CustomLLM):
 _registry_lock = threading.Lock()
 
 
-def register_local_llm(settings: LLMSettings) -> None:
-    """Route every ``local/...`` LiteLLM model string to ``settings.gguf_path`` (idempotent; loads lazily)."""
+def register_local_llm(settings: LLMSettings) -> LocalChatModel:
+    """Route every ``local/...`` LiteLLM model string to ``settings.gguf_path`` (idempotent; loads lazily).
+
+    The same weights and context keep the loaded model; only where its saved states live follows ``settings``.
+    """
     path = settings.gguf_path.expanduser().resolve()
     with _registry_lock:
-        for item in litellm.custom_provider_map:
-            handler = item["custom_handler"]
-            if item["provider"] == LOCAL_PROVIDER and isinstance(handler, LocalLLMHandler):
-                current = handler.local_model
-                if (current.gguf_path, current.n_ctx, current.n_threads, current.flash_attn) == (
-                        path, settings.n_ctx, settings.n_threads, settings.flash_attn):
-                    return
-        handler = LocalLLMHandler(LocalChatModel(path, settings.n_ctx, settings.n_threads,
-                                                 flash_attn=settings.flash_attn))
-        others = [item for item in litellm.custom_provider_map if item["provider"] != LOCAL_PROVIDER]
-        litellm.custom_provider_map = [*others, {"provider": LOCAL_PROVIDER, "custom_handler": handler}]
+        model = local_chat_model()
+        if model is None or (model.gguf_path, model.n_ctx, model.n_threads, model.flash_attn) != (
+                path, settings.n_ctx, settings.n_threads, settings.flash_attn):
+            model = LocalChatModel(path, settings.n_ctx, settings.n_threads, flash_attn=settings.flash_attn)
+            others = [item for item in litellm.custom_provider_map if item["provider"] != LOCAL_PROVIDER]
+            litellm.custom_provider_map = [*others, {"provider": LOCAL_PROVIDER,
+                                                     "custom_handler": LocalLLMHandler(model)}]
+        on = settings.paper_states and settings.states_dir is not None and settings.states_max_mb > 0
+        model.use_states(settings.states_dir if on else None, settings.states_max_mb * 1024 * 1024)
+        return model
+
+
+def local_chat_model() -> LocalChatModel | None:
+    """The embedded model every ``local/...`` string runs, once registered."""
+    for item in litellm.custom_provider_map:
+        if item["provider"] == LOCAL_PROVIDER and isinstance(item["custom_handler"], LocalLLMHandler):
+            return item["custom_handler"].local_model
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import ctypes
 import logging
 import queue
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 import litellm
 from litellm.types.utils import GenericStreamingChunk
 
+from assistant.answer.local.states import PrefixStates, prefix_cuts
 from assistant.answer.local.verify import GGUF_SHA256, LOCAL_PROVIDER, SETUP_HINT, LocalModelUnavailable, verify_gguf
 
 log = logging.getLogger(__name__)
@@ -91,8 +93,22 @@ class LocalChatModel:
         self.expected_sha256 = expected_sha256
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
+        self._waiting = 0  # generations waiting for the lock (save_prefix yields to them), under _count_lock
+        self._count_lock = threading.Lock()
         self._llm: Any = None
         self._formatter: Any = None
+        self.states: PrefixStates | None = None
+        self.states_loaded = 0  # prompts whose prefix came from a saved state (tests, benchmarks)
+
+    def use_states(self, folder: Path | None, max_bytes: int) -> None:
+        """Load and save prompt-prefix states in ``folder`` (None: never)."""
+        if folder is None:
+            self.states = None
+            return
+        from importlib.metadata import version
+
+        model = f"{self.expected_sha256}:llama-cpp-python {version('llama-cpp-python')}:{self.n_ctx}:{self.flash_attn}"
+        self.states = PrefixStates(folder, model, max_bytes)
 
     def load(self) -> None:
         """Verify and load the weights unless done already; raise ModelUnavailable if that cannot work."""
@@ -126,7 +142,7 @@ class LocalChatModel:
             stop_token_ids=[eos],
         )
         # Free llama.cpp before interpreter teardown, when Llama.__del__ would fail noisily.
-        atexit.register(_close_at_exit, weakref.ref(llm))
+        atexit.register(_close_at_exit, weakref.ref(llm), self._generate_lock)
         log.info("loaded %s in %.1f s", self.gguf_path.name, time.perf_counter() - started)
         return llm, formatter
 
@@ -150,7 +166,12 @@ class LocalChatModel:
             return timed_out or cancelled.is_set()
 
         wait = max(0.0, request.deadline - time.monotonic()) if request.deadline is not None else -1
-        if not self._generate_lock.acquire(timeout=wait):
+        self._count_waiting(+1)
+        try:
+            acquired = self._generate_lock.acquire(timeout=wait)
+        finally:
+            self._count_waiting(-1)
+        if not acquired:
             raise self._timeout(request, "waiting for the previous generation to finish")
         try:
             llm = self._llm
@@ -162,6 +183,7 @@ class LocalChatModel:
                     model=request.model,
                     llm_provider=LOCAL_PROVIDER,
                 )
+            self._restore_prefix(llm, rendered.prompt, prompt)
             stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
             finish_reason, completion_tokens = "stop", 0
             # Prompt evaluation happens before the first token and cannot be interrupted.
@@ -190,6 +212,83 @@ class LocalChatModel:
         }
         yield {**_chunk(""), "is_finished": True, "finish_reason": finish_reason, "usage": usage}
 
+    def _count_waiting(self, change: int) -> None:
+        with self._count_lock:
+            self._waiting += change
+
+    def _restore_prefix(self, llm: Any, text: str, prompt: list[int]) -> None:
+        """Load the saved state of the longest saved prefix of ``prompt`` (``text`` rendered) that is longer than
+        what the context holds already; llama.cpp then reads only the rest. Anything wrong: read as usual."""
+        if self.states is None:
+            return
+        held = _shared(llm.input_ids[: llm.n_tokens], prompt)
+        for cut in prefix_cuts(text):
+            key = self.states.key(text[:cut])
+            if not self.states.has(key) or not (saved := self.states.load(key)):
+                continue
+            ids, state = saved
+            if len(ids) <= held:
+                return  # the context holds that much already (the same paper's previous question)
+            if len(ids) >= len(prompt) or _shared(ids, prompt) != len(ids):
+                self.states.discard(key, "its tokens are not a prefix of the prompt")
+                continue
+            import llama_cpp
+
+            buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+            if llama_cpp.llama_state_set_data(llm._ctx.ctx, buffer, len(state)) != len(state):
+                llm.reset()
+                self.states.discard(key, "llama.cpp did not accept it")
+                return
+            llm.input_ids[: len(ids)] = ids
+            llm.n_tokens = len(ids)
+            llm._requires_eval = True  # the logits are not restored: llama.cpp re-reads the last shared token
+            self.states_loaded += 1
+            return
+
+    def save_prefix(self, messages: list[dict[str, str]], before: str, pause: Callable[[], bool]) -> str:
+        """Read the rendered prompt up to the blank line before ``before`` and save its state (see states.py).
+
+        Returns "built", "present" (saved before), "yielded" (a generation waits for the model, or ``pause()``
+        said so: checked between slices of 16 tokens, so an answer waits at most one slice; never waits for the
+        model itself), "full" (the disk cap is reached), "unfit" (no blank line before ``before``, or too long
+        for the context) or "off" (no states folder).
+        """
+        if self.states is None:
+            return "off"
+        self.load()
+        if not self._generate_lock.acquire(blocking=False):
+            return "yielded"
+        try:
+            llm, rendered = self._llm, self._formatter(messages=messages)
+            text = rendered.prompt
+            at = text.find(before)
+            cut = text.rfind("\n\n", 0, at) + 2 if at > 0 else 0
+            if cut < 2:
+                return "unfit"
+            key = self.states.key(text[:cut])
+            if self.states.has(key):
+                return "present"
+            prefix = llm.tokenize(text[:cut].encode("utf-8"), add_bos=not rendered.added_special, special=True)
+            if len(prefix) >= self.n_ctx:
+                return "unfit"
+            if self.states.full(_STATE_BYTES_PER_TOKEN * len(prefix)):
+                return "full"
+            held = _shared(llm.input_ids[: llm.n_tokens], prefix)
+            llm.n_tokens = min(held, len(prefix) - 1)  # eval() drops the cells past n_tokens
+            while llm.n_tokens < len(prefix):
+                if pause() or self._waiting:
+                    return "yielded"
+                llm.eval(prefix[llm.n_tokens: llm.n_tokens + _SLICE])
+            import llama_cpp
+
+            size = llama_cpp.llama_state_get_size(llm._ctx.ctx)
+            buffer = (ctypes.c_uint8 * size)()
+            written = llama_cpp.llama_state_get_data(llm._ctx.ctx, buffer, size)
+            self.states.save(key, prefix, bytes(buffer)[:written])
+            return "built"
+        finally:
+            self._generate_lock.release()
+
     def complete(self, request: GenerationRequest, cancelled: threading.Event) -> tuple[str, GenericStreamingChunk]:
         """The whole answer and the closing chunk (finish_reason, usage)."""
         *pieces, last = self.stream(request, cancelled)
@@ -204,9 +303,23 @@ class LocalChatModel:
         )
 
 
-def _close_at_exit(llm_ref: weakref.ref) -> None:
+_SLICE = 16  # tokens read at a time by save_prefix between checks for a waiting answer
+_STATE_BYTES_PER_TOKEN = 30_000  # Qwen2.5-1.5B's K and V in f16, 28 layers x 2 x 256 values (an estimate for the cap)
+
+
+def _shared(held: Any, prompt: Any) -> int:
+    """How many leading tokens the two sequences share."""
+    n = 0
+    for a, b in zip(held, prompt, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
+
+
+def _close_at_exit(llm_ref: weakref.ref, busy: threading.Lock) -> None:
     llm = llm_ref()
-    if llm is not None:
+    if llm is not None and busy.acquire(timeout=5):  # not under a daemon thread still reading (save_prefix)
         llm.close()
 
 

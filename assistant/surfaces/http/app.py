@@ -5,15 +5,19 @@ Routes are registered before Chainlit is mounted at "/": a mount at the root cat
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from assistant.core.errors import first_line
 from assistant.core.settings import Settings
-from assistant.engine import AsyncAssistant
+from assistant.engine import Assistant, AsyncAssistant
 from assistant.surfaces import access
 from assistant.surfaces.http.errors import ApiBodyLimit
+
+log = logging.getLogger(__name__)
 
 
 class AssistantApp(FastAPI):
@@ -54,16 +58,25 @@ def create_app(settings: Settings, service: AsyncAssistant, *, web: bool = True)
     return app
 
 
+def warm_up(engine: Assistant) -> None:
+    """The engine's warm-up, then its missing per-paper states (stopped when the engine closes)."""
+    engine.warm_up()
+    if engine.settings.llm.paper_states and engine.settings.llm.states_in_background:
+        try:
+            engine.build_paper_states()
+        except Exception as exc:  # noqa: BLE001 (a missing model or closed index: answers say so themselves)
+            log.warning("paper states: not built (%s)", first_line(exc))
+
+
 def serve(settings: Settings, *, web: bool = True) -> None:
     """Open the index (a locked or missing one fails here, in one line), then serve until interrupted."""
     import uvicorn
 
-    from assistant.engine import Assistant
-
     service = AsyncAssistant(Assistant(settings), settings.server.max_concurrent_answers)
     app = create_app(settings, service, web=web)
-    # While the server starts: every paper's sentences embedded, the chat model loaded (about 20 s on 2 cores).
-    threading.Thread(target=service.engine.warm_up, name="warm-up", daemon=True).start()
+    # While the server starts: every paper's sentences embedded, the chat model loaded (about 20 s on 2 cores);
+    # then each paper's saved model state built, while no answer is being written (build_paper_states).
+    threading.Thread(target=warm_up, args=(service.engine,), name="warm-up", daemon=True).start()
     print(f"serving on http://{settings.server.host}:{settings.server.port}/ (web chat), /v1 (API), "
           f"/docs (OpenAPI){', /slack/events' if settings.slack.bot_token else ''}", flush=True)
     for line in access.describe(settings, web=web):
