@@ -91,24 +91,9 @@ MODES = {  # mode -> the server's settings
 def build_states(data_dir: Path, items: list[str]) -> None:
     """Save the states of the papers the questions' answers state something about (and the warm-up question's)."""
     os.environ["ASSISTANT_DATA_DIR"] = str(data_dir)
-    from assistant.core.settings import load_settings
-    from assistant.engine import Assistant
+    from states_for_dataset import build_states_for
 
-    papers = set()
-    bot = Assistant(load_settings(), chat_model=None)
-    try:
-        for question in [WARM_QUESTION, *items]:
-            papers |= {citation.paper_id for citation in bot.ask(question).citations}
-    finally:
-        bot.close()
-    bot = Assistant(load_settings())
-    try:
-        started = time.perf_counter()
-        report = bot.build_paper_states(sorted(papers))
-        print(f"paper states: {report.built} built, {report.present} there already "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
-    finally:
-        bot.close()
+    print(f"paper states: {build_states_for([[WARM_QUESTION], *([q] for q in items)])}", flush=True)
 
 
 class Server:
