@@ -37,6 +37,7 @@ from assistant.answer.attribute import (
     extractive_text,
     held_back,
     is_list_question,
+    list_entry_prompt,
     paper_prompt,
     papers_asked_for,
     select_evidence,
@@ -690,18 +691,21 @@ class Assistant:
         # A list gets one sentence per paper, stopped at its full stop: five papers must not take a minute.
         listing = len(chosen) > 1
         limits = {"max_tokens": self.settings.llm.paper_tokens, **({"stop": [". ", "\n"]} if listing else {})}
+        system = self.prompts.paper_list_system if listing else self.prompts.paper_system
         for ev in chosen:
-            # The paper's whole abstract, then the question: its saved state spares reading the paper (paper_states).
-            prompt = paper_prompt(self.prompts.paper_answer, question, ev.hit.title, abstract_of(ev.hit, ev.text))
+            # One paper: its whole abstract, then the question (its saved state spares reading the paper:
+            # paper_states). A listed paper: the question, then its evidence (list_entry_prompt says why).
+            prompt = (list_entry_prompt(self.prompts.paper_list_answer, question, ev) if listing else
+                      paper_prompt(self.prompts.paper_answer, question, ev.hit.title, abstract_of(ev.hit, ev.text)))
             lead = f"{ev.hit.title}: "  # the system names the paper each statement is about, at once
             raw, shown = "", 0
-            reply.tokens["prompt"] = reply.tokens.get("prompt", 0) + count_tokens(self.prompts.paper_system + prompt,
+            reply.tokens["prompt"] = reply.tokens.get("prompt", 0) + count_tokens(system + prompt,
                                                                                   encoding)
             yield Delta(text=("\n\n" if reply.shown else "") + lead)
             reply.shown = True
             try:
                 with timer.stage("generate"):
-                    for delta in chat_model.stream(self.prompts.paper_system, prompt, deadline=deadline, **limits):
+                    for delta in chat_model.stream(system, prompt, deadline=deadline, **limits):
                         raw += delta
                         if held_back(raw) or DECLINED in raw.upper():
                             continue

@@ -6,6 +6,8 @@ retrieval, evidence selection, the support check and the shared seed index are r
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from assistant.answer.attribute import (
@@ -48,7 +50,7 @@ class RecordingModel:
 
     def stream(self, system: str, user: str, **overrides):
         self.prompts.append((system, user, overrides))
-        title = user.split('Abstract of "', 1)[1].split('"', 1)[0]
+        title = re.search(r'[Aa]bstract of "([^"]+)"', user)[1]  # a one-paper or a list entry's prompt
         yield from (self.reply or f"{title} is about this.").split(" ")[:1]
         yield from [" " + word for word in (self.reply or f"{title} is about this.").split(" ")[1:]]
 
@@ -237,9 +239,11 @@ def test_list_question_gets_one_marked_statement_per_close_paper(seed):
     model = RecordingModel()
     answer = engine(seed, model).ask(LIST_QUESTION)
     assert len(model.prompts) >= 2, answer.answer
-    # Each listed paper's prompt holds that paper alone, and the same question last.
-    assert all(user.startswith("Abstract of ") and user.count("Abstract of ") == 1
-               and user.endswith(f"\n\nQuestion: {LIST_QUESTION}") for _, user, _ in model.prompts)
+    # A listed paper's prompt is the question, then all 3 of its evidence sentences (only figures are quoted after
+    # a list entry), not its whole abstract (list_entry_prompt says why).
+    assert all(user.startswith(f"Question: {LIST_QUESTION}\n") and "Abstract of" not in user
+               and sum(line.startswith("- ") for line in user.splitlines()) == 3 for _, user, _ in model.prompts)
+    assert all("evidence sentences copied from its abstract" in system for system, _, _ in model.prompts)
     paragraphs = answer.answer.split("\n\n")
     assert len(paragraphs) == len(model.prompts)
     for paragraph, citation in zip(paragraphs, answer.citations, strict=True):
@@ -314,5 +318,5 @@ def test_a_follow_up_that_only_narrows_asks_the_model_about_the_topic_not_the_fi
     answer = engine(seed, model).ask("Which of those have code?", history)
     assert sorted(answer.filters) == ["feed Mar 17", "with code"] and not answer.abstained
     assert model.prompts and all(
-        user.endswith("\n\nQuestion: Which papers quantize large language models after training?") for _, user, _
+        "Question: Which papers quantize large language models after training?\n" in user + "\n" for _, user, _
         in model.prompts)

@@ -9,7 +9,8 @@ of the kind, and its 1 000-token prompt took 20 s to read on 2 cores before the 
    questions), the rest are only shown as sources;
 3. for each chosen paper the model gets that paper alone, its title and whole abstract, then the question
    (the paper first, so the embedded model loads that part's saved state and reads only the question's few
-   tokens: paper_states.py) and writes one or two sentences, or says the abstract does not answer;
+   tokens: paper_states.py) and writes one or two sentences, or says the abstract does not answer; a listed
+   paper ("which papers …") gets the question, then its 3 evidence sentences, and writes one sentence;
 4. the system writes the paper's marker, and each sentence is checked against that paper's abstract
    (support.py) before it counts.
 
@@ -324,6 +325,16 @@ def paper_prompt(template: str, question: str, title: str, abstract: str) -> str
     the model sees every fact (bench/README.md, "per-paper state").
     """
     return template.format(question=question, title=title, abstract=abstract)
+
+
+def list_entry_prompt(template: str, question: str, evidence: Evidence) -> str:
+    """A listed paper's prompt: the question, then that paper's 3 evidence sentences (in abstract order).
+
+    Not the whole abstract before the question: asked "Which papers …?" after one whole abstract, the embedded
+    model declined every listed paper (15 of 15 on six dev listings, three system prompt wordings) where it
+    wrote a statement from the evidence after the question (bench/README.md, "per-paper state")."""
+    return template.format(question=question, title=evidence.hit.title,
+                           evidence="\n".join(f"- {s}" for s in evidence.sentences))
 
 
 def statement(reply: str, n: int, max_sentences: int = 2) -> str | None:

@@ -15,6 +15,8 @@ REQUIRED_SLOTS = {
     "condense": {"history", "question"},
     "paper_system": set(),
     "paper_answer": {"question", "title", "abstract"},
+    "paper_list_system": set(),
+    "paper_list_answer": {"question", "title", "evidence"},
 }
 
 
@@ -25,6 +27,8 @@ class Prompts:
     condense: str
     paper_system: str  # one paper's statement from its abstract ("attributed" answer mode)
     paper_answer: str
+    paper_list_system: str  # one listed paper's sentence from its 3 evidence sentences ("which papers ...")
+    paper_list_answer: str
 
 
 def load_prompts(directory: Path | None = None) -> Prompts:
