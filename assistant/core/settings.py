@@ -190,12 +190,13 @@ class LLMSettings(BaseModel):
         True, description="llama.cpp's fused attention for the embedded model: reads prompts faster on CPU "
                           "(bench/llm_prefill.py), same text at temperature 0.")
     paper_states: bool = Field(
-        True, description="Embedded model: save each paper's part of its prompt, read once, as a llama.cpp state "
-                          "(≈ 12 MB) and load it for every later question on that paper (first answer token ≈ 1.4 s "
-                          "instead of ≈ 4 s on 2 AVX2 cores). `assistant serve` builds the missing ones in the "
-                          "background, pausing while it answers; `assistant states` builds them at once.")
+        True, description="Embedded model: save the part of each paper's one-paper prompt before the question, read "
+                          "once, as a llama.cpp state (≈ 12 MB) and load it for every later question on that paper "
+                          "(first model token ≈ 2.3 s from Enter instead of ≈ 9 s on 2 AVX2 cores, bench/README.md). "
+                          "`assistant serve` builds the missing ones in the background, pausing while it answers; "
+                          "`assistant states` builds them at once.")
     states_in_background: bool = Field(
-        True, description="`assistant serve` builds the missing paper states after its warm-up (≈ 12 s a paper on "
+        True, description="`assistant serve` builds the missing paper states after its warm-up (≈ 9 s a paper on "
                           "2 cores, paused while answering); false: only `assistant states` builds them.")
     states_max_mb: int = Field(4096, ge=0, description="Disk the saved states may take (the least recently used "
                                                        "go first); 0 turns them off.")
