@@ -1,9 +1,10 @@
 """Saved llama.cpp states of prompt prefixes: a paper's part of its prompt is read once, then loaded in milliseconds.
 
-A per-paper prompt puts the paper (title and whole abstract) before the question, so everything up to the blank
+A one-paper prompt puts the paper (title and whole abstract) before the question, so everything up to the blank
 line before the question is the same for every question about that paper. Reading it takes the embedded model
-≈ 6–12 s on 2 cores; its evaluated state (the KV cache, ≈ 12 MB) loads from disk in ≈ 10 ms, after which only the
-question's few tokens are read before the first answer token (bench/paper_states.py).
+≈ 9 s on 2 AVX2 cores; its evaluated state (the KV cache, ≈ 12 MB) loads from disk in ≈ 10 ms, after which only the
+question's few tokens are read before the first answer token (bench/README.md, "A saved llama.cpp state per
+paper").
 
 A state is keyed by the exact prefix text (system prompt included) and the model, so editing a prompt or
 changing the model simply misses the old states, which the size cap then evicts. One file per state, written
