@@ -224,7 +224,7 @@ class LocalChatModel:
         held = _shared(llm.input_ids[: llm.n_tokens], prompt)
         for cut in prefix_cuts(text):
             key = self.states.key(text[:cut])
-            if not self.states.has(key) or not (saved := self.states.load(key)):
+            if (saved := self.states.load(key)) is None:  # absent (most cut points) or unreadable
                 continue
             ids, state = saved
             if len(ids) <= held:
