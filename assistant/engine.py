@@ -456,8 +456,12 @@ class Assistant:
         rewritten = rewritten.splitlines()[0].strip().strip('"') if rewritten else ""
         # A rewrite that is empty or the follow-up as typed lost what "they" and "it" refer to (the embedded
         # model did so on f007 of the dev set, and the search found another paper): join the previous question.
-        if _words(rewritten) in ([], _words(question)):
-            return heuristic_standalone(question, history)
+        # One longer than the questions it stands for joined carries more than they asked: the embedded model
+        # copied the previous answer (f004: 140 words of quotes, which read as "new benchmarks only" and found
+        # neither the paper nor its acronym); the questions joined are the better search.
+        joined = heuristic_standalone(question, history)
+        if _words(rewritten) in ([], _words(question)) or len(_words(rewritten)) > len(_words(joined)):
+            return joined
         return rewritten
 
     @staticmethod

@@ -202,6 +202,18 @@ def test_a_condensation_that_keeps_the_follow_up_as_typed_joins_the_previous_que
     assert with_llm(seed, rewrite).standalone_query(follow_up, history) == f"{QUESTION} {follow_up}"
 
 
+def test_a_condensation_longer_than_the_questions_it_stands_for_joins_them(seed):
+    """The embedded model copied the previous answer as the 'standalone query' (dev f004): 140 words of quotes."""
+    answer = ("GPTQ quantizes each layer with second-order information [1]. \u201cIt can quantize GPT models with "
+              "175 billion parameters in approximately four GPU hours, reducing the bitwidth down to 3 or 4 bits "
+              "per weight, with negligible accuracy degradation relative to the uncompressed baseline.\u201d [1]")
+    history = [Turn(role="user", content=QUESTION), Turn(role="assistant", content=answer)]
+    follow_up = "What speed-up did they report?"
+    assert with_llm(seed, answer).standalone_query(follow_up, history) == f"{QUESTION} {follow_up}"
+    shorter = "What speed-up did GPTQ report?"  # a rewrite naming the paper stays what is searched
+    assert with_llm(seed, shorter).standalone_query(follow_up, history) == shorter
+
+
 def test_a_real_condensation_is_searched_as_written(seed):
     history = [Turn(role="user", content=QUESTION), Turn(role="assistant", content="GPTQ does it [1].")]
     rewrite = "What speed-up did GPTQ report for 3-bit GPT models?"
