@@ -69,6 +69,26 @@ def test_a_sentence_that_only_restates_the_question_is_unsupported(sparse):
     assert check.supported is False and check.reason.startswith("restates the question")
 
 
+def test_a_yes_that_answers_in_the_question_words_the_abstract_holds_stands(sparse):
+    """Dev s001: the reply repeats the question, but the abstract says most of those words itself."""
+    question = ("Is there a one-shot way to shrink the weights of a 175-billion-parameter language model down to 3 "
+                "or 4 bits, without retraining, so it can run generative inference on one GPU?")
+    abstract = ("Generative Pre-trained Transformer models, known as GPT or OPT, set themselves apart through "
+                "breakthrough performance. We propose GPTQ, a new one-shot weight quantization method based on "
+                "approximate second-order information. GPTQ can quantize GPT models with 175 billion parameters in "
+                "approximately four GPU hours, reducing the bitwidth down to 3 or 4 bits per weight. This allows us "
+                "for the first time to execute an 175 billion-parameter model inside a single GPU for generative "
+                "inference.")
+    reply = ("Yes, GPTQ is a one-shot weight quantization method that can shrink the weights of a "
+             "175-billion-parameter language model down to 3 or 4 bits, without any retraining, so that it can run "
+             "generative inference on a single GPU [1].")
+    assert restated_words(reply, abstract, question, sparse, GPTQ_TITLE) == []
+    assert check_sentences(reply, {1: abstract}, sparse, question, {1: GPTQ_TITLE})[0].supported is True
+    # The same yes put on a paper that says none of it stays unsupported.
+    check = check_sentences(reply.replace("GPTQ", "It"), {1: OCCUPATIONS}, sparse, question)[0]
+    assert check.supported is False
+
+
 class RepliesByPaper(ChatModel):
     """The LiteLLM mock, with the reply chosen per paper from the prompt (one call per paper)."""
 

@@ -111,8 +111,11 @@ _FRAMING = ("paper papers collection propose proposes proposed discuss discusses
 
 
 def restated_words(claim: str, abstract: str, question: str, sparse: SparseEncoder, title: str = "") -> list[str]:
-    """The question's words a claim repeats that the abstract lacks, when it repeats at least three of them
-    and takes at most one term of its own from the abstract (else [], the claim says something of the paper).
+    """The question's words a claim repeats that the abstract lacks, when it repeats at least three of them,
+    takes at most one term of its own from the abstract, and repeats fewer than twice as many of the question's
+    words that the abstract does say (else [], the claim says something of the paper: "Yes, GPTQ is a one-shot
+    weight quantization method that can shrink … 175-billion-parameter … 3 or 4 bits …" answers "Is there a
+    one-shot way to shrink …?" in words 14 of which its abstract holds, 4 not; dev s001 had it quoted instead).
     The paper's ``title`` words are not its own terms: 'The paper "In-Context Learning through the Bayesian
     Prism" discusses federated learning with differential privacy …' says nothing of that paper.
 
@@ -125,7 +128,8 @@ def restated_words(claim: str, abstract: str, question: str, sparse: SparseEncod
     asked = set(sparse.embed_query(question).indices)
     echoed = (terms - in_abstract) & asked
     named = set(sparse.embed_query(title).indices) if title else set()
-    if len(echoed) < 3 or len((terms & in_abstract) - asked - named) > 1:
+    confirmed = (terms & in_abstract & asked) - named  # the question's words the abstract does say
+    if len(echoed) < 3 or len((terms & in_abstract) - asked - named) > 1 or len(confirmed) >= 2 * len(echoed):
         return []
     words = dict.fromkeys(w for w in re.findall(r"[\w-]{3,}", claim) if set(sparse.embed_query(w).indices) & echoed)
     return list(words)[:6]
