@@ -170,6 +170,7 @@ class Assistant:
         self._days: tuple[float, list[int]] = (0.0, [])  # (read at, the index's feed days)
         self._answering, self._answering_lock = 0, threading.Lock()  # answers in flight: saved states wait for them
         self._closing = threading.Event()  # stops a state build between two slices of reading
+        self.warmed = threading.Event()  # set when warm_up has finished: answers before it are slower
         self.reranker = reranker or build_reranker(settings.rerank, embedder=self.embedder,
                                                    complete=self._complete_plain,
                                                    sentence_scores=self._best_sentence_scores,
@@ -213,6 +214,7 @@ class Assistant:
                 log.warning("warm-up: the chat model did not answer (%s)", exc)
         log.info("warm-up: sentences embedded in %.1f s, chat model ready after %.1f s", embedded,
                  time.perf_counter() - started)
+        self.warmed.set()
 
     def build_paper_states(self, paper_ids: Iterable[str] | None = None, stop: threading.Event | None = None,
                            done: Callable[[Paper], None] | None = None) -> StatesReport:
@@ -990,6 +992,11 @@ class AsyncAssistant:
     def model_name(self) -> str:
         """The configured chat model ('none' when answers are extractive)."""
         return self.engine.model_name
+
+    @property
+    def warmed(self) -> bool:
+        """Whether the engine's warm-up has finished (`Assistant.warm_up`)."""
+        return self.engine.warmed.is_set()
 
     @property
     def offered_models(self) -> list[str]:

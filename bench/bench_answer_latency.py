@@ -119,6 +119,19 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def wait_warm(self, timeout_s: float) -> float:
+        """Seconds until /readyz reports the warm-up finished (raises after ``timeout_s``)."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=5) as response:
+                    if json.load(response).get("warm"):
+                        return time.monotonic() - started
+            except OSError:
+                pass
+            time.sleep(1)
+        raise SystemExit(f"assistant serve did not finish its warm-up in {timeout_s:.0f} s")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -171,8 +184,11 @@ def run_mode(browser, data_dir: Path, mode: str, items: list[str], timeout_s: fl
     log = Path(f"/tmp/bench_answer_latency_{mode}.log")
     server = Server(data_dir, mode, log)
     try:
-        time.sleep(warm_s)  # `assistant serve` embeds every sentence and loads the model in the background
-        ask(browser, server.url, WARM_QUESTION, timeout_s)  # warm the page bundle and the model
+        # `assistant serve` embeds every sentence and loads the model in the background (≈ 70 s on 2 cores):
+        # questions asked before /readyz says "warm" share the cores with it.
+        waited = server.wait_warm(warm_s)
+        print(f"  [{mode}] server warm after {waited:.0f} s", flush=True)
+        ask(browser, server.url, WARM_QUESTION, timeout_s)  # warm the page bundle
         rows = []
         for i, question in enumerate(items, 1):
             row = ask(browser, server.url, question, timeout_s)
@@ -192,7 +208,7 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--modes", default="attributed,nostates,context", help=f"comma list of {', '.join(MODES)}")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for one stage")
-    parser.add_argument("--warm", type=float, default=40.0, help="seconds to let the server warm up")
+    parser.add_argument("--warm", type=float, default=300.0, help="most seconds to wait for the server's warm-up")
     parser.add_argument("--json", type=Path, help="also write the rows and figures here")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright

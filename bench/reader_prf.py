@@ -17,10 +17,11 @@ from readings import single_questions
 
 
 def main() -> None:
+    from mpnet_reading import engine, reader_lead
+
     from assistant.answer.rerank import _dense_scores, _ranks
     from assistant.answer.retrieve import retrieve_hits
     from assistant.answer.understand import search_text
-    from mpnet_reading import engine, reader_lead
 
     settings, bot = engine()
     rows = []  # (set, gold index, readings (MaxSim, sentence, dense), coverage, q, paper vectors)

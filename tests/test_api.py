@@ -12,6 +12,7 @@ import re
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import openai
@@ -30,6 +31,7 @@ from assistant.surfaces.http.app import create_app
 from assistant.surfaces.http.errors import install_error_handlers
 from assistant.surfaces.http.openai import CitationStream
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MOCK_MODEL = "openai/gpt-4o-mini"
 QUESTION = "How does one-shot post-training quantization of GPT models to 3-4 bits work?"
 REPLY = "GPTQ quantizes the weights one layer at a time using second-order information [1]. It also runs on Mars [9]."
@@ -124,7 +126,18 @@ def test_probes_report_liveness_and_the_indexed_papers(api):
         assert http.get("/healthz").json() == {"status": "ok"}
         ready = http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "papers": SEED_PAPERS, "model": MOCK_MODEL}
+    assert ready.json() == {"status": "ready", "papers": SEED_PAPERS, "model": MOCK_MODEL, "warm": False}
+
+
+def test_readyz_says_when_the_warm_up_has_finished(seed, tmp_path):
+    """`assistant serve` answers while it warms up (slower); a probe or a benchmark can wait for ``warm``."""
+    small = Assistant(make_settings(tmp_path), embedder=seed.assistant.embedder, sparse=seed.assistant.sparse,
+                      chat_model=None, create_index=True)
+    small.ingest([FIXTURES / "arxiv_snapshot_sample.jsonl"])
+    with serve(small.settings, small, owns_engine=True) as server, server.client() as http:
+        assert http.get("/readyz").json()["warm"] is False
+        small.warm_up()
+        assert http.get("/readyz").json()["warm"] is True
 
 
 def test_readyz_is_503_with_a_hint_on_an_empty_index(seed, tmp_path):

@@ -64,6 +64,8 @@ class Readiness(BaseModel):
     status: Literal["ready"] = "ready"
     papers: int = Field(description="Papers in the index.")
     model: str = Field(description="The configured chat model ('none': extractive answers).")
+    warm: bool = Field(description="The warm-up after start has finished (every abstract's sentences embedded, "
+                                   "the chat model loaded): answers before it take longer, not fail.")
 
 
 router = APIRouter()
@@ -93,7 +95,7 @@ async def readyz(request: Request, service: Service) -> Readiness:
             request.app.state.api_paper_count = (time.monotonic(), papers)
     if not papers:
         raise ApiError(503, "index is empty: run `assistant ingest FEEDS` (e.g. data/feeds) first")
-    return Readiness(papers=papers, model=service.model_name)
+    return Readiness(papers=papers, model=service.model_name, warm=service.warmed)
 
 
 @v1.post("/ask", response_model=Answer, tags=["answers"],
