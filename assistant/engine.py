@@ -167,6 +167,7 @@ class Assistant:
         self.chat_model = build_chat_model(settings.llm) if isinstance(chat_model, _Configured) else chat_model
         self._chat_models: dict[str, ChatModel | None] = {}
         self.sentence_vectors = SentenceVectors.shared(self.embedder)
+        self.sentence_vectors.use_file(self.sentence_file)
         self._days: tuple[float, list[int]] = (0.0, [])  # (read at, the index's feed days)
         self._answering, self._answering_lock = 0, threading.Lock()  # answers in flight: saved states wait for them
         self._closing = threading.Event()  # stops a state build between two slices of reading
@@ -180,6 +181,12 @@ class Assistant:
     @property
     def model_name(self) -> str:
         return self.chat_model.name if self.chat_model else "none"
+
+    @property
+    def sentence_file(self) -> Path:
+        """Where the warm-up saves every abstract's sentence vectors for the next process (`SentenceVectors`)."""
+        name = getattr(self.embedder, "name", "") or "embedder"
+        return self.settings.data_dir / "cache" / f"sentence-vectors-{name}.npz"
 
     def close(self) -> None:
         self._closing.set()
@@ -207,6 +214,10 @@ class Assistant:
                             "reader, or from an older build of it): reworded questions rank worse until `assistant "
                             "ingest` adds them", len(lacking))
         embedded = time.perf_counter() - started
+        try:
+            self.sentence_vectors.save(self.sentence_file)
+        except OSError as exc:  # a read-only data dir: the next start embeds them again
+            log.warning("warm-up: sentence vectors not saved (%s)", exc)
         if self.chat_model is not None:
             try:
                 self.chat_model.complete(self.prompts.paper_system, "Reply with: ok", max_tokens=1)

@@ -157,6 +157,7 @@ def test_an_index_from_before_the_reader_gets_its_vectors_on_the_next_ingest(tmp
         with caplog.at_level(logging.WARNING, logger="assistant.engine"):
             bot.warm_up()
         assert "3 of the index's papers have no paper-reader vector" in caplog.text and "ingest" in caplog.text
+        assert bot.sentence_file.is_relative_to(settings.data_dir) and bot.sentence_file.exists()  # for the next start
         first = bot.ingest([source])
         assert (first.papers_unchanged, first.chunks_written, first.vectors_added) == (3, 0, 3)
         assert bot.index.papers_without_vectors() == []

@@ -19,10 +19,16 @@ of the kind, and its 1 000-token prompt took 20 s to read on 2 cores before the 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 import re
 import threading
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -99,13 +105,20 @@ def abstract_sentences(text: str) -> list[str]:
 
 _SHARED: dict[str, SentenceVectors] = {}
 _SHARED_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 class SentenceVectors:
     """Each paper's abstract sentences and their embeddings, computed once per paper text and kept in memory.
 
     Embedding a question's five papers' ~50 sentences took ~380 ms on 2 cores, most of the half second in
-    which the sources must be on screen; a paper already seen costs nothing. ``warm`` fills it up front.
+    which the sources must be on screen; a paper already seen costs nothing. The server's warm-up fills it up
+    front (30 s for the 301 seed papers here) and `save`s it beside the index (4.4 MB), so the next process
+    reads the vectors instead (`use_file`): its warm-up skips that part and a one-shot search embeds nothing.
     """
 
     @classmethod
@@ -123,6 +136,65 @@ class SentenceVectors:
         self._cache: OrderedDict[tuple[str, str], tuple[list[str], np.ndarray]] = OrderedDict()
         self._latest: dict[str, tuple[str, str]] = {}  # paper id -> its last-cached (id, abstract)
         self._lock = threading.Lock()
+        # Saved by an earlier process (`save`): (paper id, sha256 of the abstract) -> sentences, vectors.
+        self._files: dict[Path, bool] = {}  # file -> read yet
+        self._stored: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
+        self._embedded_since_save = False
+
+    def use_file(self, path: Path) -> None:
+        """Read the vectors a `save` left at ``path`` before embedding: an abstract found there, split into the same
+        sentences, is not embedded again (read on the first miss; a missing or damaged file is skipped)."""
+        with self._lock:
+            self._files.setdefault(path, False)
+
+    def save(self, path: Path) -> bool:
+        """Write what is in memory to ``path`` (atomically) when something was embedded since the last save or the
+        file is missing: the next process's warm-up and one-shot searches read it instead of embedding."""
+        with self._lock:
+            if not self._embedded_since_save and path.exists():
+                return False
+            items = list(self._cache.items())
+            self._embedded_since_save = False
+        rows = [[paper_id, _digest(abstract), sentences] for (paper_id, abstract), (sentences, _) in items]
+        vectors = (np.concatenate([matrix for _, (_, matrix) in items]).astype(np.float32) if items
+                   else np.zeros((0, 0), np.float32))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with temporary.open("wb") as out:
+            np.savez(out, rows=np.array(json.dumps(rows)), vectors=vectors)
+        os.replace(temporary, path)
+        return True
+
+    def _read_files(self) -> None:
+        with self._lock:
+            unread = [path for path, read in self._files.items() if not read]
+            for path in unread:
+                self._files[path] = True
+        for path in unread:
+            try:
+                with np.load(path, allow_pickle=False) as saved:
+                    rows, vectors = json.loads(str(saved["rows"])), saved["vectors"]
+                at, stored = 0, {}
+                for paper_id, digest, sentences in rows:
+                    stored[(paper_id, digest)] = (sentences, vectors[at:at + len(sentences)])
+                    at += len(sentences)
+                if at != len(vectors):
+                    raise ValueError(f"{at} sentences listed, {len(vectors)} vectors")
+            except FileNotFoundError:
+                continue
+            except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+                # damaged (cut short, another format): embedded again, and rewritten by the next save
+                log.warning("sentence vectors in %s not read (%s): they are embedded again", path, exc)
+                continue
+            with self._lock:
+                self._stored.update(stored)
+
+    def _from_files(self, key: tuple[str, str]) -> tuple[list[str], np.ndarray] | None:
+        """The saved sentences and vectors of (paper id, abstract), if the abstract still splits into them."""
+        stored = self._stored.get((key[0], _digest(key[1])))
+        if stored is None or stored[0] != (abstract_sentences(key[1]) or [key[1]]):
+            return None
+        return stored
 
     def latest(self, paper_id: str, containing: str = "") -> tuple[list[str], np.ndarray] | None:
         """The paper's sentences and vectors as last cached, without reading the index; None when the abstract
@@ -138,6 +210,15 @@ class SentenceVectors:
         with self._lock:
             found = {key: self._cache.get(key) for key in papers}
         missing = [key for key, value in found.items() if value is None]
+        if missing and self._files:
+            self._read_files()
+            with self._lock:
+                for key in missing:
+                    found[key] = self._from_files(key)
+                    if found[key] is not None:
+                        self._cache[key] = found[key]  # type: ignore[assignment]
+                        self._latest[key[0]] = key
+            missing = [key for key in missing if found[key] is None]
         if missing:
             split = [abstract_sentences(abstract) or [abstract] for _, abstract in missing]
             vectors = self.embedder.embed([s for sentences in split for s in sentences])
@@ -149,11 +230,12 @@ class SentenceVectors:
                 for key in missing:
                     self._cache[key] = found[key]  # type: ignore[assignment]
                     self._latest[key[0]] = key
-                while len(self._cache) > self.max_papers:
-                    (paper_id, _), _ = self._cache.popitem(last=False)
-                    if self._latest.get(paper_id) not in self._cache:
-                        self._latest.pop(paper_id, None)
+                self._embedded_since_save = True
         with self._lock:
+            while len(self._cache) > self.max_papers:
+                (paper_id, _), _ = self._cache.popitem(last=False)
+                if self._latest.get(paper_id) not in self._cache:
+                    self._latest.pop(paper_id, None)
             for key in papers:
                 if key in self._cache:
                     self._cache.move_to_end(key)
