@@ -75,7 +75,7 @@ def serve(settings: Settings, *, web: bool = True) -> None:
     service = AsyncAssistant(Assistant(settings), settings.server.max_concurrent_answers)
     app = create_app(settings, service, web=web)
     # While the server starts: every paper's sentences and chunks embedded, the chat model loaded (about 70 s on 2
-    # cores for the seed papers; /readyz says "warm" after);
+    # cores for the seed papers, 35 s once the sentence vectors are saved; /readyz says "warm" after);
     # then each paper's saved model state built, while no answer is being written (build_paper_states).
     threading.Thread(target=warm_up, args=(service.engine,), name="warm-up", daemon=True).start()
     print(f"serving on http://{settings.server.host}:{settings.server.port}/ (web chat), /v1 (API), "
