@@ -223,7 +223,7 @@ class Assistant:
                 self.chat_model.complete(self.prompts.paper_system, "Reply with: ok", max_tokens=1)
             except LLMError as exc:  # the first answer reports it properly
                 log.warning("warm-up: the chat model did not answer (%s)", exc)
-        log.info("warm-up: sentences embedded in %.1f s, chat model ready after %.1f s", embedded,
+        log.info("warm-up: sentences and chunks embedded (or read) in %.1f s, chat model ready after %.1f s", embedded,
                  time.perf_counter() - started)
         self.warmed.set()
 

@@ -160,9 +160,13 @@ class SentenceVectors:
                    else np.zeros((0, 0), np.float32))
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with temporary.open("wb") as out:
-            np.savez(out, rows=np.array(json.dumps(rows)), vectors=vectors)
-        os.replace(temporary, path)
+        try:
+            with temporary.open("wb") as out:
+                np.savez(out, rows=np.array(json.dumps(rows)), vectors=vectors)
+            os.replace(temporary, path)
+        except BaseException:  # a full disk: no half file left beside the last good one
+            temporary.unlink(missing_ok=True)
+            raise
         return True
 
     def _read_files(self) -> None:
