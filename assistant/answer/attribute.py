@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import threading
 import zipfile
@@ -35,6 +34,7 @@ import numpy as np
 from assistant.answer.abstain import names_of
 from assistant.answer.citations import MARKER
 from assistant.answer.support import split_answer, with_marker
+from assistant.core.files import write_atomically
 from assistant.core.models import Hit
 from assistant.index.embedder import Embedder
 from assistant.index.sparse import SparseEncoder
@@ -158,15 +158,7 @@ class SentenceVectors:
         rows = [[paper_id, _digest(abstract), sentences] for (paper_id, abstract), (sentences, _) in items]
         vectors = (np.concatenate([matrix for _, (_, matrix) in items]).astype(np.float32) if items
                    else np.zeros((0, 0), np.float32))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with temporary.open("wb") as out:
-                np.savez(out, rows=np.array(json.dumps(rows)), vectors=vectors)
-            os.replace(temporary, path)
-        except BaseException:  # a full disk: no half file left beside the last good one
-            temporary.unlink(missing_ok=True)
-            raise
+        write_atomically(path, lambda out: np.savez(out, rows=np.array(json.dumps(rows)), vectors=vectors))
         return True
 
     def _read_files(self) -> None:

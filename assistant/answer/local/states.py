@@ -17,11 +17,12 @@ import hashlib
 import logging
 import os
 import struct
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from assistant.core.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +73,8 @@ class PrefixStates:
 
     def save(self, key: str, ids: list[int], state: bytes) -> None:
         """Write atomically (a crash leaves the old file or none), then keep the folder under the cap."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(_MAGIC + struct.pack("<I", len(ids)) + np.asarray(ids, dtype="<i4").tobytes() + state)
-            os.replace(temp, self._path(key))
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        header = _MAGIC + struct.pack("<I", len(ids)) + np.asarray(ids, dtype="<i4").tobytes()
+        write_atomically(self._path(key), lambda out: out.write(header + state))
         self._trim()
 
     def discard(self, key: str, why: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import litellm
 
 from assistant.core.errors import ModelUnavailable
+from assistant.core.files import write_atomically
 
 LOCAL_PROVIDER = "local"
 GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
@@ -63,10 +64,8 @@ def _recorded_digest(path: Path, key: tuple[str, int, int]) -> str | None:
 
 def _record_digest(path: Path, key: tuple[str, int, int], digest: str) -> None:
     record = {"path": key[0], "size": key[1], "mtime_ns": key[2], "sha256": digest}
-    tmp = _sidecar(path).with_name(_sidecar(path).name + ".tmp")
     try:
-        tmp.write_text(json.dumps(record) + "\n")
-        tmp.replace(_sidecar(path))
+        write_atomically(_sidecar(path), lambda out: out.write((json.dumps(record) + "\n").encode()))
     except OSError as exc:  # a read-only models dir only costs a re-hash in the next process
         log.debug("could not record the verified digest of %s: %s", path, exc)
 
