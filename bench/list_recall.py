@@ -45,7 +45,7 @@ def cases() -> list[tuple[str, dict]]:
     return out
 
 
-def run(name: str, overrides: dict, asked: list[tuple[str, dict]]) -> dict[str, list[float]]:
+def run(name: str, overrides: dict, asked: list[tuple[str, dict]]) -> None:
     from assistant.core.settings import Settings
     from assistant.engine import Assistant
 
@@ -65,13 +65,11 @@ def run(name: str, overrides: dict, asked: list[tuple[str, dict]]) -> dict[str, 
     bot.close()
     print(f"| {name} | " + " | ".join(f"{np.mean(r):.3f}" for r in rows.values())
           + f" | {1000 * np.median(took):.0f} |", flush=True)
-    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help="names of VARIANTS to run")
-    parser.add_argument("--worst", action="store_true", help="print the product's misses")
     args = parser.parse_args()
     asked = cases()
     groups = list(dict.fromkeys(group for group, _ in asked))
