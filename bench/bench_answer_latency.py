@@ -16,9 +16,13 @@ without the model): what `assistant serve` has once its background build is done
 * sources: Enter until the "Reading N papers" list is on screen;
 * first text: Enter until the answer message shows its first text (in the attributed mode the paper's
   title, which the system writes before the model is called);
-* first model token: the server's own time from the question to the model's first token (the trace's
-  `first_token`), plus the sources' browser latency; a question answered without the model has none;
+* first model token: the sources' time on screen plus the server's own time from sending them to the model's
+  first token (the trace's `first_token` less its `sources`); a question answered without the model has none;
 * complete: Enter until the verified answer is shown (the trace gains its "Model:" line).
+
+Each is the page's own clock (`performance.now()`) from the Enter keydown to the first animation frame after
+the DOM holds it, recorded by a MutationObserver installed before Enter (Playwright's waits poll every 500 ms
+after their first 270 ms, so timing them from Python was up to half a second late).
 
 The questions are drawn across the dev set's types (single, multi, unanswerable, adversarial). Run it on a
 quiet machine: it never asserts, it prints figures and the targets of issue 10 (0.5 s, 3 s, 20 s p50).
@@ -44,7 +48,6 @@ DEV_SET = REPO / "evals" / "datasets" / "dev.jsonl"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ASSISTANT_MESSAGE = ".step[data-step-type='assistant_message']"
 TARGETS_S = {"sources": 0.5, "first_text": 3.0, "first_model_token": 3.0, "complete": 20.0}
-_FIRST_TOKEN = re.compile(r"first_token ([\d.]+) (ms|s)\b")
 MIX = (("single", 12), ("multi", 4), ("unanswerable", 2), ("adversarial", 2))
 WARM_QUESTION = "Which paper introduced GPTQ?"
 
@@ -140,34 +143,79 @@ class Server:
             self.process.kill()
 
 
+# Installed in the page before Enter: the page's own clock at Enter and at the first frame after the DOM first
+# holds the sources (or an abstention), the answer message, and the trace's "Model:" line. Playwright's waits,
+# used below only to know when to read these, poll every 500 ms once 270 ms have passed (its retry backoff: 20, 50,
+# 100, 100, 500 ms): the time they return is up to half a second late.
+_WATCH = """(selector) => {
+  const marks = window.__marks = {};
+  const mark = (name) => {
+    if (name in marks || !('enter' in marks)) return;
+    marks[name] = -1;
+    requestAnimationFrame(() => { marks[name] = performance.now(); });
+  };
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !('enter' in marks)) marks.enter = performance.now();
+  }, true);
+  const sources = /Reading \\d+ papers?|doesn't cover/;
+  // an element whose text is "Model: <name>...", like the locator below
+  const modelLine = ".//*[starts-with(normalize-space(.), 'Model:') and string-length(normalize-space(.)) > 7]";
+  const observer = new MutationObserver((records) => {
+    if (!('enter' in marks)) return;
+    for (const record of records) {
+      const nodes = record.type === 'characterData' ? [record.target] : [...record.addedNodes];
+      if (nodes.some((node) => sources.test(node.textContent || ''))) mark('sources');
+    }
+    if (document.querySelector(selector)?.textContent.trim()) mark('first_text');
+    if (document.body.textContent.includes('Model:') && document.evaluate(modelLine, document.body, null,
+        XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue) {
+      mark('complete');
+    }
+    if (['sources', 'first_text', 'complete'].every((name) => name in marks)) observer.disconnect();
+  });
+  observer.observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+_STAGE_TIME = r"\b{stage} ([\d.]+) (ms|s)\b"
+
+
 def ask(browser, url: str, question: str, timeout_s: float) -> dict[str, float]:
     """One question in a fresh chat; seconds from Enter to sources, first answer text and the final answer."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:
         page.goto(url)
         page.wait_for_selector("#chat-settings-open-modal", timeout=60_000)  # the chat session is up
         page.fill("#chat-input", question)
-        started = time.perf_counter()
+        page.evaluate(_WATCH, ASSISTANT_MESSAGE)
         page.keyboard.press("Enter")
         timeout_ms = timeout_s * 1000
-        # An abstention sends no sources: its answer ("… doesn't cover this …") is what the user sees first.
-        page.get_by_text("Reading").or_(page.get_by_text("doesn't cover")).first.wait_for(timeout=timeout_ms)
-        sources = time.perf_counter() - started
-        page.locator(ASSISTANT_MESSAGE).first.wait_for(timeout=timeout_ms)
-        first = time.perf_counter() - started
-        # The trace's "Model: <name>" line appears with the final answer. Anchored: an attributed answer's
-        # paragraphs start with the paper's title and a colon, and a title may end in "Model".
+        # The trace's "Model:" line appears with the final answer. Anchored: an attributed answer's paragraphs
+        # start with the paper's title and a colon, and a title may end in "Model".
         model_line = page.get_by_text(re.compile(r"^Model:\s*\S")).first
         model_line.wait_for(timeout=timeout_ms)
-        complete = time.perf_counter() - started
+        try:
+            page.wait_for_function("() => ['sources', 'first_text', 'complete'].every((k) => window.__marks[k] > 0)",
+                                   timeout=5_000)
+        except PlaywrightTimeout as exc:
+            raise RuntimeError(f"the page never showed all of its stages: {page.evaluate('window.__marks')}") from exc
+        marks = page.evaluate("window.__marks")
+        seconds = {stage: (marks[stage] - marks["enter"]) / 1000 for stage in ("sources", "first_text", "complete")}
         text = page.locator(ASSISTANT_MESSAGE).last.inner_text()
         trace = model_line.inner_text()  # its paragraph holds the "Time:" line too
-        found = _FIRST_TOKEN.search(trace)
-        model_first = (float(found[1]) / (1000 if found[2] == "ms" else 1) + sources) if found else None
-        return {"sources": sources, "first_text": first, "first_model_token": model_first, "complete": complete,
-                "abstained": "doesn't cover" in text}
+        timings = trace[trace.find("Time:"):]
+        model_first = None
+        if (first := _stage_seconds(timings, "first_token")) is not None:
+            # The server's time from its sources to the model's first token, after the sources' time on screen.
+            model_first = seconds["sources"] + first - (_stage_seconds(timings, "sources") or 0.0)
+        return {**seconds, "first_model_token": model_first, "abstained": "doesn't cover" in text}
     finally:
         page.close()
+
+
+def _stage_seconds(timings: str, stage: str) -> float | None:
+    found = re.search(_STAGE_TIME.format(stage=stage), timings)
+    return None if found is None else float(found[1]) / (1000 if found[2] == "ms" else 1)
 
 
 def summary(values: list[float]) -> dict[str, float | int]:
