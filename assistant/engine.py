@@ -61,7 +61,7 @@ from assistant.answer.context import (
 )
 from assistant.answer.kinds import Kind, declares
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
-from assistant.answer.paper_states import StatesReport, build_states
+from assistant.answer.paper_states import StatesReport, build_prompt_states, build_states
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits, term_coverage
 from assistant.answer.support import RESTATED_START, check_sentences, quoted
@@ -221,6 +221,7 @@ class Assistant:
         if self.chat_model is not None:
             try:
                 self.chat_model.complete(self.prompts.paper_system, "Reply with: ok", max_tokens=1)
+                self._build_prompt_states()
             except LLMError as exc:  # the first answer reports it properly
                 log.warning("warm-up: the chat model did not answer (%s)", exc)
         log.info("warm-up: sentences and chunks embedded (or read) in %.1f s, chat model ready after %.1f s", embedded,
@@ -237,10 +238,23 @@ class Assistant:
             return StatesReport(stopped="the chat model is not the embedded one: nothing to save")
         if self.settings.llm.answer_mode != "attributed":
             return StatesReport(stopped="answer_mode 'context' reads no per-paper prompts")
+        self._build_prompt_states()
         ids = list(paper_ids) if paper_ids is not None else [row["paper_id"] for row in self.index.paper_summaries()]
         papers = (paper for pid in ids if (paper := self.paper(pid)) is not None)
         return build_states(papers, self.prompts.paper_system, self.prompts.paper_answer, local_chat_model(),
                             lambda: self._answering > 0, stop or self._closing, done)
+
+    def _build_prompt_states(self) -> None:
+        """The embedded model's saved states of the attributed answers' two system prompts (build_prompt_states)."""
+        from assistant.answer.local import local_chat_model
+
+        model = local_chat_model()
+        if (model is None or self.chat_model is None or not self.chat_model.name.startswith("local/")
+                or self.settings.llm.answer_mode != "attributed"):
+            return
+        built = build_prompt_states(model, [self.prompts.paper_system, self.prompts.paper_list_system])
+        if built:
+            log.info("saved the state of %d system prompts", built)
 
     @contextmanager
     def _answering_now(self) -> Iterator[None]:

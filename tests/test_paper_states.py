@@ -13,7 +13,7 @@ from conftest import GPTQ_TITLE, assert_clean_failure, paper_by_title, run_cli, 
 from assistant.answer.local import register_local_llm
 from assistant.answer.local.runner import generation_request
 from assistant.answer.local.states import PrefixStates, prefix_cuts
-from assistant.answer.paper_states import QUESTION_MARK, build_states, paper_messages
+from assistant.answer.paper_states import QUESTION_MARK, build_prompt_states, build_states, paper_messages
 from assistant.core.models import Paper
 from assistant.core.settings import LOCAL_MODEL, LLMSettings
 
@@ -145,6 +145,37 @@ def test_a_loaded_state_is_the_one_read_and_a_damaged_one_falls_back(tmp_path: P
 
 
 @needs_model
+def test_a_system_prompts_state_serves_every_question_under_it_and_a_papers_state_comes_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = register_local_llm(LLMSettings(states_dir=tmp_path))
+    assert build_prompt_states(model, [SYSTEM]) == 1
+    assert build_prompt_states(model, [SYSTEM]) == 0  # saved before
+    model.save_prefix(paper_messages(SYSTEM, TEMPLATE, PAPER), QUESTION_MARK, lambda: False)
+    assert len(list(tmp_path.glob("*.state"))) == 2
+    served, load = [], model.states.load
+
+    def load_and_note(key: str):
+        if (found := load(key)) is not None:
+            served.append(len(found[0]))  # the saved prefix's length in tokens
+        return found
+
+    monkeypatch.setattr(model.states, "load", load_and_note)
+    listing = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": (
+        "Question: Which papers quantize language models?\n\nEvidence from the abstract of \"GPTQ\":\n"
+        "- GPTQ can quantize GPT models with 175 billion parameters in approximately four GPU hours.")}]
+    _clobber(model)
+    model.complete(generation_request(LOCAL_MODEL, listing, {"max_tokens": 8, "temperature": 0}, 300),
+                   threading.Event())
+    _clobber(model)
+    _answer(model, "How long does quantizing take?")
+    # The listing loaded the system prompt's state (its prompt has no saved paper part); the paper's question loaded
+    # the paper's, the longer one, which holds the system prompt too.
+    assert len(served) == 2 and served[0] < served[1]
+    register_local_llm(LLMSettings(states_max_mb=0, states_dir=tmp_path))
+    assert build_prompt_states(model, [SYSTEM]) == 0  # saved states off: nothing
+
+
+@needs_model
 def test_the_engine_builds_its_papers_states_and_answers_load_them(seed, seed_papers, tmp_path: Path) -> None:
     from assistant.answer.llm import ChatModel
     from assistant.engine import Assistant
@@ -187,6 +218,6 @@ def test_states_command_saves_every_papers_state(tmp_path: Path) -> None:
     first = run_cli("states", "--json", data_dir=data, env=env)
     assert first.code == 0, first.stderr
     assert (first.json()["built"], first.json()["folder"]) == (2, str(data / "llm-states"))
-    assert len(list((data / "llm-states").glob("*.state"))) == 2
+    assert len(list((data / "llm-states").glob("*.state"))) == 4  # and the answers' two system prompts
     again = run_cli("states", data_dir=data, env=env)
     assert again.code == 0 and again.stdout.startswith("0 paper states saved now, 2 saved before"), again.stdout

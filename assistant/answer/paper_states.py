@@ -37,6 +37,18 @@ def paper_messages(system: str, template: str, paper: Paper, question: str = QUE
             {"role": "user", "content": paper_prompt(template, question, paper.title, paper.abstract)}]
 
 
+def build_prompt_states(model, systems: Iterable[str]) -> int:
+    """Save the state of each system prompt's part of its prompts, up to where the user's message starts (the
+    model's own chat template decides where), so that an answer whose system prompt the context does not hold
+    (a listing after a one-paper answer) loads it instead of reading it (≈ 110 tokens, ≈ 2 s on 2 cores).
+    Returns how many were built now; none when the saved states are off."""
+    built = 0
+    for system in systems:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": QUESTION_MARK}]
+        built += model.save_prefix(messages, QUESTION_MARK, lambda: False, exact=True) == "built"
+    return built
+
+
 def build_states(papers: Iterable[Paper], system: str, template: str, model, busy: Callable[[], bool],
                  stop: threading.Event | None = None, done: Callable[[Paper], None] | None = None) -> StatesReport:
     """Save the state of each paper's prompt up to its question, waiting while ``busy()`` (answers in flight).

@@ -187,7 +187,7 @@ class LocalChatModel:
                     model=request.model,
                     llm_provider=LOCAL_PROVIDER,
                 )
-            self._restore_prefix(llm, rendered.prompt, prompt)
+            self._restore_prefix(llm, rendered.prompt, prompt, self._content_start(request.messages, rendered.prompt))
             stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
             finish_reason, completion_tokens = "stop", 0
             # Prompt evaluation happens before the first token and cannot be interrupted.
@@ -220,13 +220,27 @@ class LocalChatModel:
         with self._count_lock:
             self._waiting += change
 
-    def _restore_prefix(self, llm: Any, text: str, prompt: list[int]) -> None:
+    def _content_start(self, messages: list[dict[str, str]], text: str) -> int | None:
+        """Where the last message's own words start in ``text`` (its rendering): everything before, the system
+        prompt and the role headers, is the same for every question of a kind (its state: save_prefix, exact)."""
+        if self.states is None or not messages:
+            return None
+        marked = self._formatter(messages=[*messages[:-1], {**messages[-1], "content": _CONTENT_MARK}]).prompt
+        at = marked.find(_CONTENT_MARK)
+        return at if at > 0 and text.startswith(marked[:at]) else None
+
+    def _restore_prefix(self, llm: Any, text: str, prompt: list[int], content_start: int | None = None) -> None:
         """Load the saved state of the longest saved prefix of ``prompt`` (``text`` rendered) that is longer than
-        what the context holds already; llama.cpp then reads only the rest. Anything wrong: read as usual."""
+        what the context holds already; llama.cpp then reads only the rest. The prefixes tried end at a blank line
+        (a paper's part of its prompt) or at ``content_start`` (the system prompt's). Anything wrong: read as
+        usual."""
         if self.states is None:
             return
         held = _shared(llm.input_ids[: llm.n_tokens], prompt)
-        for cut in prefix_cuts(text):
+        cuts = prefix_cuts(text)
+        if content_start is not None:
+            cuts = sorted({*cuts, content_start}, reverse=True)
+        for cut in cuts:
             key = self.states.key(text[:cut])
             if (saved := self.states.load(key)) is None:  # absent (most cut points) or unreadable
                 continue
@@ -249,8 +263,10 @@ class LocalChatModel:
             self.states_loaded += 1
             return
 
-    def save_prefix(self, messages: list[dict[str, str]], before: str, pause: Callable[[], bool]) -> str:
-        """Read the rendered prompt up to the blank line before ``before`` and save its state (see states.py).
+    def save_prefix(self, messages: list[dict[str, str]], before: str, pause: Callable[[], bool], *,
+                    exact: bool = False) -> str:
+        """Read the rendered prompt up to the blank line before ``before`` (``exact``: up to ``before`` itself)
+        and save its state (see states.py).
 
         Returns "built", "present" (saved before), "yielded" (a generation waits for the model, or ``pause()``
         said so: checked between slices of 16 tokens, so an answer waits at most one slice; never waits for the
@@ -267,7 +283,7 @@ class LocalChatModel:
             llm, rendered = self._llm, self._formatter(messages=messages)
             text = rendered.prompt
             at = text.find(before)
-            cut = text.rfind("\n\n", 0, at) + 2 if at > 0 else 0
+            cut = at if exact and at > 0 else text.rfind("\n\n", 0, at) + 2 if at > 0 else 0
             if cut < 2:
                 return "unfit"
             key = self.states.key(text[:cut])
@@ -309,6 +325,7 @@ class LocalChatModel:
         )
 
 
+_CONTENT_MARK = "\x00content\x00"  # stands for the last message's words while its prompt's start is found
 _SLICE = 16  # tokens read at a time by save_prefix between checks for a waiting answer
 _STATE_BYTES_PER_TOKEN = 30_000  # Qwen2.5-1.5B's K and V in f16, 28 layers x 2 x 256 values (an estimate for the cap)
 
