@@ -6,7 +6,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before LiteLLM 
 
 import asyncio
 import hashlib
-import threading
 import time
 from pathlib import Path
 
@@ -103,40 +102,6 @@ def test_async_streaming_leaves_the_event_loop_free(local_model: str) -> None:
     assert text.strip()
     # A blocked loop would tick a handful of times at most; a free one ticks every ~10 ms.
     assert ticks >= (time.monotonic() - started) / 0.01 / 4
-
-
-def _niceness_of_threads() -> dict[int, int]:
-    """Each thread of this process and its niceness (Linux: /proc/self/task/<tid>/stat, field 19)."""
-    found = {}
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the thread ended meanwhile
-            continue
-        found[int(task.name)] = int(fields[16])
-    return found
-
-
-@needs_model
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="per-thread niceness is read from Linux's /proc")
-def test_the_model_computes_in_threads_below_the_callers_priority() -> None:
-    me = threading.get_native_id()
-    mine = os.getpriority(os.PRIO_PROCESS, me)
-    register_local_llm(LLMSettings(gguf_path=GGUF, nice=mine + 7, n_threads=2))
-    try:
-        stream = iter(litellm.completion(model=LOCAL_MODEL, messages=MESSAGES, max_tokens=12, stream=True))
-        next(stream)  # the model is generating: its threads are alive
-        during = _niceness_of_threads()
-        list(stream)
-        whole = litellm.completion(model=LOCAL_MODEL, messages=MESSAGES, max_tokens=4)  # `complete`, not a stream
-    finally:
-        register_local_llm(LLMSettings(gguf_path=GGUF))
-
-    # llama.cpp's pump thread and the OpenMP worker it started, both at the lower priority; the caller unchanged.
-    assert sum(nice == mine + 7 for tid, nice in during.items() if tid != me) >= 2
-    assert during[me] == mine
-    assert whole.choices[0].message.content
-    assert os.getpriority(os.PRIO_PROCESS, me) == mine
 
 
 @needs_model

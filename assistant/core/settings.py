@@ -186,10 +186,6 @@ class LLMSettings(BaseModel):
     paper_tokens: int = Field(70, ge=16, description="Most tokens generated per paper in an attributed answer.")
     n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
     n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
-    nice: int = Field(
-        10, ge=0, le=19, description="Niceness of the embedded model's threads (Linux): on a few cores they then leave "
-                                     "the CPU to the server's event loop while it sends the sources (bench/README.md). "
-                                     "0: the server's own priority.")
     flash_attn: bool = Field(
         True, description="llama.cpp's fused attention for the embedded model: reads prompts faster on CPU "
                           "(bench/llm_prefill.py), same text at temperature 0.")

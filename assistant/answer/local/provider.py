@@ -65,7 +65,7 @@ class LocalLLMHandler(CustomLLM):
         request = generation_request(model, messages, optional_params, timeout)
         # Load now: LiteLLM rewraps errors raised once a stream has started, hiding ModelUnavailable.
         self.local_model.load()
-        return stream_in_thread(lambda cancelled: self.local_model.stream(request, cancelled), self.local_model.nice)
+        return stream_in_thread(lambda cancelled: self.local_model.stream(request, cancelled))
 
     async def acompletion(  # type: ignore[override]
         self, model: str, messages: list, model_response: ModelResponse, optional_params: dict, timeout=None, **_: Any
@@ -90,8 +90,7 @@ class LocalLLMHandler(CustomLLM):
         if not on_event_loop():
             load()
             load = None
-        return astream_in_thread(lambda cancelled: self.local_model.stream(request, cancelled), load,
-                                 self.local_model.nice)
+        return astream_in_thread(lambda cancelled: self.local_model.stream(request, cancelled), load)
 
 
 _registry_lock = threading.Lock()
@@ -111,7 +110,6 @@ def register_local_llm(settings: LLMSettings) -> LocalChatModel:
             others = [item for item in litellm.custom_provider_map if item["provider"] != LOCAL_PROVIDER]
             litellm.custom_provider_map = [*others, {"provider": LOCAL_PROVIDER,
                                                      "custom_handler": LocalLLMHandler(model)}]
-        model.nice = settings.nice
         on = settings.paper_states and settings.states_dir is not None and settings.states_max_mb > 0
         model.use_states(settings.states_dir if on else None, settings.states_max_mb * 1024 * 1024)
         return model

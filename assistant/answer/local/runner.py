@@ -1,9 +1,7 @@
 """llama.cpp generation for the embedded model: one GGUF loaded once, one generation at a time.
 
 Streams run in a worker thread, so the generation lock is released even when a consumer stops listening,
-and an event loop only ever awaits a queue. That thread, and so llama.cpp's threads it starts, run at a lower
-priority (``LocalChatModel.nice``): on 2 cores the model's 2 threads otherwise take the CPU from the server's
-event loop (and a browser on the same machine) in the very second the sources are being sent.
+and an event loop only ever awaits a queue.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ import asyncio
 import atexit
 import ctypes
 import logging
-import os
 import queue
 import threading
 import time
@@ -101,7 +98,6 @@ class LocalChatModel:
         self._llm: Any = None
         self._formatter: Any = None
         self.states: PrefixStates | None = None
-        self.nice = 0  # niceness of the threads that run llama.cpp (lower_priority); set by register_local_llm
         self.states_loaded = 0  # prompts whose prefix came from a saved state (tests, benchmarks)
 
     def use_states(self, folder: Path | None, max_bytes: int) -> None:
@@ -275,7 +271,6 @@ class LocalChatModel:
         """
         if self.states is None:
             return "off"
-        lower_priority(self.nice)  # the builder's own thread (or `assistant states`, which does nothing else)
         self.load()
         if not self._generate_lock.acquire(blocking=False):
             return "yielded"
@@ -311,9 +306,8 @@ class LocalChatModel:
             self._generate_lock.release()
 
     def complete(self, request: GenerationRequest, cancelled: threading.Event) -> tuple[str, GenericStreamingChunk]:
-        """The whole answer and the closing chunk (finish_reason, usage), generated in a thread of its own (the
-        caller's thread keeps its priority: see lower_priority)."""
-        *pieces, last = stream_in_thread(lambda _: self.stream(request, cancelled), self.nice)
+        """The whole answer and the closing chunk (finish_reason, usage)."""
+        *pieces, last = self.stream(request, cancelled)
         return "".join(piece["text"] for piece in pieces), last
 
     @staticmethod
@@ -353,27 +347,11 @@ def _close_at_exit(llm_ref: weakref.ref, busy: threading.Lock) -> None:
 _END = object()
 
 
-def lower_priority(nice: int) -> None:
-    """Give the calling thread at least niceness ``nice`` (Linux: per thread; threads it starts inherit it, so
-    llama.cpp's OpenMP workers do too). It cannot be raised back without privileges: call it only in a thread
-    that does nothing else afterwards. Where the OS has no per-thread priority this does nothing."""
-    if nice <= 0 or not hasattr(os, "setpriority"):
-        return
-    try:
-        thread = threading.get_native_id()
-        if os.getpriority(os.PRIO_PROCESS, thread) < nice:
-            os.setpriority(os.PRIO_PROCESS, thread, nice)
-    except OSError as exc:  # a sandbox that forbids it: the model runs at the server's priority
-        log.debug("cannot lower the model thread's priority: %s", exc)
-
-
 def _pump(
     produce: Callable[[threading.Event], Iterator[GenericStreamingChunk]],
     cancelled: threading.Event,
     put: Callable[[object], None],
-    nice: int = 0,
 ) -> None:
-    lower_priority(nice)
     try:
         for chunk in produce(cancelled):
             put(chunk)
@@ -382,15 +360,14 @@ def _pump(
         put(exc)
 
 
-def _start_pump(produce: Callable, cancelled: threading.Event, put: Callable[[object], None], nice: int) -> None:
-    threading.Thread(target=_pump, args=(produce, cancelled, put, nice), name="local-llm", daemon=True).start()
+def _start_pump(produce: Callable, cancelled: threading.Event, put: Callable[[object], None]) -> None:
+    threading.Thread(target=_pump, args=(produce, cancelled, put), name="local-llm", daemon=True).start()
 
 
-def stream_in_thread(produce: Callable[[threading.Event], Iterator], nice: int = 0) -> Iterator[GenericStreamingChunk]:
-    """``produce``'s chunks, produced in a new thread at niceness ``nice``."""
+def stream_in_thread(produce: Callable[[threading.Event], Iterator]) -> Iterator[GenericStreamingChunk]:
     items: queue.SimpleQueue = queue.SimpleQueue()
     cancelled = threading.Event()
-    _start_pump(produce, cancelled, items.put, nice)
+    _start_pump(produce, cancelled, items.put)
     try:
         while (item := items.get()) is not _END:
             if isinstance(item, BaseException):
@@ -401,7 +378,7 @@ def stream_in_thread(produce: Callable[[threading.Event], Iterator], nice: int =
 
 
 async def astream_in_thread(
-    produce: Callable[[threading.Event], Iterator], load: Callable[[], None] | None, nice: int = 0
+    produce: Callable[[threading.Event], Iterator], load: Callable[[], None] | None
 ) -> AsyncIterator[GenericStreamingChunk]:
     if load is not None:
         await asyncio.to_thread(load)
@@ -415,7 +392,7 @@ async def astream_in_thread(
         except RuntimeError:  # the loop is closed: nobody listens any more
             cancelled.set()
 
-    _start_pump(produce, cancelled, put, nice)
+    _start_pump(produce, cancelled, put)
     try:
         while (item := await items.get()) is not _END:
             if isinstance(item, BaseException):
