@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import chainlit as cl
 from chainlit.input_widget import Select, Slider, Switch, TextInput
 
 from assistant.answer.retrieve import search_filter_from
 from assistant.core.errors import AssistantError
-from assistant.core.models import Answer, AnswerEvent, Final, Sentence, Sources, Turn
+from assistant.core.models import Answer, Final, Sentence, Sources, Turn
 from assistant.surfaces import access
 from assistant.surfaces.web import views
 from assistant.surfaces.web.datalayer import build_data_layer
@@ -96,18 +95,12 @@ async def answer_question(question: str, *, read_filters: bool = True) -> None:
     history = [Turn(**turn) for turn in cl.user_session.get("history") or []]
     # Open from the start: the papers show in it as soon as they are found, before the model writes.
     trace = cl.Step(name="Search and answer", type="tool", default_open=True)
+    await trace.send()
     reply = cl.Message(content="")  # created after the step so the trace shows above the answer
-    first = None
     try:
         search_filter = search_filter_from(options.since, options.until, options.has_code)
-        events = runtime.service.events(question, history, options.k, search_filter, options.model,
-                                        read_filters=read_filters)
-        first = asyncio.ensure_future(anext(events))  # the search starts while the step is being sent
-        await trace.send()
-        answer, sources = await stream_answer(reply, trace, first, events)
+        answer, sources = await stream_answer(reply, trace, question, history, options, search_filter, read_filters)
     except Exception as exc:  # the chat shows one polite line; an unexpected error's traceback goes to the log
-        if first is not None:
-            first.cancel()  # (the step not sent): the search stops
         if not isinstance(exc, AssistantError):
             log.exception("web chat: unexpected error answering %r", question[:200])
         trace.output = "failed"
@@ -124,11 +117,12 @@ async def answer_question(question: str, *, read_filters: bool = True) -> None:
     cl.user_session.set("history", [turn.model_dump() for turn in history])
 
 
-async def stream_answer(reply: cl.Message, trace: cl.Step, first: asyncio.Future,
-                        events: AsyncIterator[AnswerEvent]) -> tuple[Answer, Sources | None]:
-    """Show the answer's events (``first``, then the rest of ``events``) in the trace step and the reply."""
+async def stream_answer(reply: cl.Message, trace: cl.Step, question: str, history: list[Turn],
+                        options: views.ChatOptions, search_filter,
+                        read_filters: bool = True) -> tuple[Answer, Sources | None]:
     raw, unsupported, sources = "", [], None
-    async for event in _after(first, events):
+    async for event in runtime.service.events(question, history, options.k, search_filter, options.model,
+                                              read_filters=read_filters):
         if isinstance(event, Final):
             return event.answer, sources
         if isinstance(event, Sources):
@@ -145,15 +139,6 @@ async def stream_answer(reply: cl.Message, trace: cl.Step, first: asyncio.Future
         # Re-rendered whole each time, so no image or link of the model's ever shows half-made.
         await reply.stream_token(views.streaming_text(raw, unsupported), is_sequence=True)
     raise AssistantError("the answer ended without a result")
-
-
-async def _after(first: asyncio.Future, rest: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
-    try:
-        yield await first
-    except StopAsyncIteration:
-        return
-    async for event in rest:
-        yield event
 
 
 async def send_answer(reply: cl.Message, answer: Answer) -> None:
