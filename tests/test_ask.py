@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import GPTQ_TITLE, make_settings, quoted_after
 
-from assistant.answer.context import ABSTAIN_TEXT, heuristic_standalone, leans_back, only_narrows
+from assistant.answer.context import ABSTAIN_TEXT, heuristic_standalone, leans_back, only_narrows, stands_alone
 from assistant.answer.llm import ChatModel
 from assistant.answer.understand import day_label
 from assistant.core.models import Answer, Delta, Sources, Turn
@@ -212,6 +212,30 @@ def test_a_condensation_longer_than_the_questions_it_stands_for_joins_them(seed)
     assert with_llm(seed, answer).standalone_query(follow_up, history) == f"{QUESTION} {follow_up}"
     shorter = "What speed-up did GPTQ report?"  # a rewrite naming the paper stays what is searched
     assert with_llm(seed, shorter).standalone_query(follow_up, history) == shorter
+
+
+def test_a_new_question_naming_its_own_topic_is_searched_as_typed_without_the_model(seed):
+    """The embedded model's rewrite of a second question took 1.4-9 s before its sources could show."""
+    history = [Turn(role="user", content=QUESTION), Turn(role="assistant", content="GPTQ does it [1].")]
+    new = "How does RepQuant reparameterize the quantizer scales of large transformer models?"
+    bot = with_llm(seed, "A rewrite nobody should search")
+    assert bot.standalone_query(new, history) == new
+    assert bot.ask(new, history=history).hits[0].title == REPQUANT_TITLE
+    # One that leans back, or names too little to stand alone, is still rewritten by the model.
+    assert bot.standalone_query("What FID on ImageNet?", history) == "A rewrite nobody should search"
+
+
+@pytest.mark.parametrize(("question", "alone"), [
+    ("Which model hooks a frozen image encoder up to Vicuna with a single projection layer?", True),
+    ("How does GPTQ compare with RepQuant on 3-bit weights?", True),
+    ("What did they report?", False),  # points back
+    ("Why do feature maps show a grid pattern, and how can it be removed?", False),  # "it": taken as pointing back
+    ("Any code?", False),  # a filter, no topic
+    ("What FID on ImageNet?", False),  # too little of a topic: about the paper before
+    ("Only papers from the Mar 17 feed about diffusion transformers?", False),
+])
+def test_which_questions_in_a_conversation_stand_alone(question, alone):
+    assert stands_alone(question) is alone
 
 
 def test_a_real_condensation_is_searched_as_written(seed):

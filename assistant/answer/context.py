@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.answer.understand import has_topic, read_filters
+from assistant.answer.understand import has_topic, read_filters, topic_words
 from assistant.core.models import Hit, Turn
 from assistant.core.offline import tiktoken_encoding as _encoding
 
@@ -77,6 +77,19 @@ def leans_back(question: str) -> bool:
 
 _POINTING_BACK = re.compile(
     r"(?<![\w-])(?:those|them|these|they|ones?|of|and|also|only|just|then|so|now|among)(?![\w-])", re.IGNORECASE)
+
+
+STANDS_ALONE_WORDS = 4  # topic words a question without a word pointing back needs to be searched as typed
+
+
+def stands_alone(question: str, feed_days: Sequence[int] = ()) -> bool:
+    """Whether a question asked in a conversation names its own topic, so it is searched as typed: no word points
+    back, and its filter words left out, at least 4 words say what it is about ("Which model links a frozen image
+    encoder to Vicuna with one projection layer?" does; "Any code?" and "What FID on ImageNet?" lean on the answer
+    before them, as "What did they report?" does)."""
+    if leans_back(question):
+        return False
+    return len(topic_words(read_filters(question, feed_days).query)) >= STANDS_ALONE_WORDS
 
 
 def only_narrows(question: str, feed_days: Sequence[int] = ()) -> bool:

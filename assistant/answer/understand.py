@@ -330,8 +330,13 @@ overview highlights recap happened""".split())
 def has_topic(text: str, also_not: AbstractSet[str] = frozenset()) -> bool:
     """Whether a topic is left once the filter words are gone ("Papers that were?" has none); ``also_not``: more
     words that are no topic here."""
+    return bool(topic_words(text, also_not))
+
+
+def topic_words(text: str, also_not: AbstractSet[str] = frozenset()) -> list[str]:
+    """The words of ``text`` that say what it is about (not "papers", "which", "show me" ...)."""
     words = (w.lower().replace("'", "") for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text))
-    return any(w not in _NOT_TOPIC and w not in also_not for w in words)
+    return [w for w in words if w not in _NOT_TOPIC and w not in also_not]
 
 
 # Questions about the collection itself ("How many papers are there?", "What feeds do you have?", "What can I
