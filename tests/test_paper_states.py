@@ -37,6 +37,7 @@ def test_a_state_round_trips_and_a_damaged_file_is_dropped(tmp_path: Path) -> No
     states.save(key, [5, 6, 7], b"kv-cache")
     ids, data = states.load(key)
     assert ids.tolist() == [5, 6, 7] and data == b"kv-cache"
+    assert states.ids(key).tolist() == [5, 6, 7]  # the header alone
     assert states.key("system\n\nAbstract\n\n") == key != PrefixStates(tmp_path, "other model", 1).key(
         "system\n\nAbstract\n\n")  # another model (or llama.cpp build) never loads it
     path = next(tmp_path.glob("*.state"))

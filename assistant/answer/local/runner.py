@@ -238,14 +238,16 @@ class LocalChatModel:
             cuts = sorted({*cuts, content_start}, reverse=True)
         for cut in cuts:
             key = self.states.key(text[:cut])
-            if (saved := self.states.load(key)) is None:  # absent (most cut points) or unreadable
+            if (ids := self.states.ids(key)) is None:  # absent (most cut points) or unreadable
                 continue
-            ids, state = saved
             if len(ids) <= held:
                 return  # the context holds that much already (the same paper's previous question)
             if len(ids) >= len(prompt) or _shared(ids, prompt) != len(ids):
                 self.states.discard(key, "its tokens are not a prefix of the prompt")
                 continue
+            if (saved := self.states.load(key)) is None:
+                continue
+            ids, state = saved
             import llama_cpp
 
             buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)

@@ -46,25 +46,37 @@ class PrefixStates:
     def has(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def ids(self, key: str) -> np.ndarray | None:
+        """The prefix's token ids alone (its header: a few KB of a ≈ 12 MB file), or None as `load` gives it."""
+        return self._read(key, whole=False)
+
     def load(self, key: str) -> tuple[np.ndarray, bytes] | None:
         """The prefix's token ids and llama.cpp state, or None (absent, or unreadable: then deleted)."""
+        return self._read(key, whole=True)
+
+    def _read(self, key: str, whole: bool):
         path = self._path(key)
+        head = len(_MAGIC) + 4
         try:
-            data = path.read_bytes()
+            with path.open("rb") as file:
+                data = file.read(head)
+                if data.startswith(_MAGIC) and len(data) == head:
+                    (count,) = struct.unpack("<I", data[len(_MAGIC):])
+                    data += file.read() if whole else file.read(4 * count + 1)  # + 1: a state must follow
         except FileNotFoundError:
             return None
         except OSError as exc:
             log.warning("saved state %s unreadable (%s)", path.name, exc)
             return None
-        head = len(_MAGIC) + 4
         if not data.startswith(_MAGIC) or len(data) < head:
             self.discard(key, "not a saved state")
             return None
-        (count,) = struct.unpack("<I", data[len(_MAGIC):head])
         if len(data) <= head + 4 * count:
             self.discard(key, "truncated")
             return None
         ids = np.frombuffer(data, dtype="<i4", count=count, offset=head)
+        if not whole:
+            return ids
         try:
             os.utime(path)  # recently used: kept longest by the cap
         except OSError:
