@@ -235,7 +235,7 @@ class Assistant:
         so that answers on it read only the question before their first token; waits while answers are written."""
         from assistant.answer.local import local_chat_model
 
-        if self.chat_model is None or not self.chat_model.name.startswith("local/"):
+        if self.chat_model is None or not self.chat_model.embedded:
             return StatesReport(stopped="the chat model is not the embedded one: nothing to save")
         if self.settings.llm.answer_mode != "attributed":
             return StatesReport(stopped="answer_mode 'context' reads no per-paper prompts")
@@ -250,7 +250,7 @@ class Assistant:
         from assistant.answer.local import local_chat_model
 
         model = local_chat_model()
-        if (model is None or self.chat_model is None or not self.chat_model.name.startswith("local/")
+        if (model is None or self.chat_model is None or not self.chat_model.embedded
                 or self.settings.llm.answer_mode != "attributed"):
             return
         built = build_prompt_states(model, [self.prompts.paper_system, self.prompts.paper_list_system])
@@ -478,7 +478,7 @@ class Assistant:
             return question  # a new question naming its own topic: searched as typed, no model call before it
         condense = self.settings.llm.condense
         if chat_model is not None and condense == "auto":  # the embedded model's rewrite: 8-72 s before the sources
-            condense = "heuristic" if chat_model.name.startswith("local/") else "llm"
+            condense = "heuristic" if chat_model.embedded else "llm"
         if chat_model is None or condense == "heuristic" or only_narrows(question, self.feed_days()):
             return heuristic_standalone(question, history)
         prompt = self.prompts.condense.format(history=format_history(history), question=question)

@@ -43,7 +43,7 @@ GPTQ_ABSTRACT = [
 class RecordingModel:
     """A chat model that answers every paper with ``reply`` and keeps the prompts it was given."""
 
-    name = "recording"
+    name, embedded = "recording", False
 
     def __init__(self, reply: str | None = None) -> None:
         self.reply, self.prompts = reply, []

@@ -29,7 +29,7 @@ class ChatModel:
 
         litellm.suppress_debug_info = True  # its "Give Feedback / Get Help" banner went to stdout (breaking --json)
         self.name, self.timeout = settings.model, settings.timeout
-        if settings.model.startswith("local/"):
+        if self.embedded:
             from assistant.answer.local import register_local_llm
 
             register_local_llm(settings)
@@ -42,6 +42,11 @@ class ChatModel:
             kwargs["api_key"] = settings.api_key.get_secret_value()
         self._llm = LiteLLM(model=settings.model, temperature=settings.temperature, max_tokens=settings.max_tokens,
                             max_retries=settings.num_retries, additional_kwargs=kwargs)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether this is the embedded GGUF model (``local/...``), run by llama.cpp on this machine's CPU."""
+        return self.name.startswith("local/")
 
     def stream(self, system: str, user: str, *, deadline: float | None = None, **overrides: Any) -> Iterator[str]:
         """Yield text deltas; any failure becomes an LLMError. ``overrides`` go to this call only.
