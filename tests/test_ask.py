@@ -229,7 +229,15 @@ def test_a_new_question_naming_its_own_topic_is_searched_as_typed_without_the_mo
     ("Which model hooks a frozen image encoder up to Vicuna with a single projection layer?", True),
     ("How does GPTQ compare with RepQuant on 3-bit weights?", True),
     ("What did they report?", False),  # points back
-    ("Why do feature maps show a grid pattern, and how can it be removed?", False),  # "it": taken as pointing back
+    # "it" after the question has named its topic refers inside it; before that, to the answer before
+    ("Why do feature maps show a grid pattern, and how can it be removed?", True),
+    ("Is there a music generator that makes a melody I give it come back and develop?", True),
+    ("What latency and throughput gains did they report?", False),
+    ("How does it compare with GPTQ on 3-bit weights?", False),
+    # an ordinal that picks from the answer before leans back; one that says what it counts does not
+    ("Can a small helper model read the prompt so that the first output word comes sooner on a phone?", True),
+    ("How does the second paper evaluate its pruned language models?", False),
+    ("Which dataset did the first one use for its image benchmarks?", False),
     ("Any code?", False),  # a filter, no topic
     ("What FID on ImageNet?", False),  # too little of a topic: about the paper before
     ("Only papers from the Mar 17 feed about diffusion transformers?", False),

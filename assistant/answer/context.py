@@ -62,24 +62,33 @@ def format_history(history: list[Turn], max_turns: int = 6) -> str:
     return "\n".join(f"{t.role}: {t.content}" for t in history[-max_turns:])
 
 
+STANDS_ALONE_WORDS = 4  # topic words a question without a word pointing back needs to be searched as typed
+
 # A question that leans on an earlier one: "Which of those have code?", "And in the Mar 17 feed?", "What did it
 # report?". Its own words do not say what it is about.
 _LEANS_BACK = re.compile(
     r"^\s*(?:and|also|or|but|so|then|what\s+about|how\s+about|only|just)\b"
-    r"|\b(?:those|them|they|these|it|its|their|theirs|this\s+one|that\s+one|the\s+same|the\s+(?:first|second|third"
-    r"|last|latter|former|other)(?:\s+one)?)\b", re.IGNORECASE)
+    r"|\b(?:those|these|this\s+one|that\s+one|the\s+same|the\s+(?:latter|former)"
+    # "the first one", "the second paper", "the other two"; not "the first output word" or "the last layer"
+    r"|the\s+(?:first|second|third|last|other)(?:\s+(?:ones?|papers?|articles?|works?|stud(?:y|ies)|of|two|three)\b"
+    r"|(?=\s*(?:[?.!,;:]|$))))", re.IGNORECASE)
+# "it", "they", "their": pointing back unless the question has named its topic before them ("Why do DINOv2 and
+# CLIP feature maps show a grid pattern, and how can it be cleaned up?"; "a melody I give it"). "What latency and
+# throughput gains did they report?" names three words before "they" and leans back.
+_PRONOUN = re.compile(r"\b(?:it|its|they|them|their|theirs)\b", re.IGNORECASE)
+_ASKING = frozenset("how why when where who whom whose much many".split())
 
 
 def leans_back(question: str) -> bool:
     """Whether a question refers to an earlier one instead of naming its topic."""
-    return bool(_LEANS_BACK.search(question))
+    if _LEANS_BACK.search(question):
+        return True
+    pronoun = _PRONOUN.search(question)
+    return pronoun is not None and len(topic_words(question[:pronoun.start()], _ASKING)) < STANDS_ALONE_WORDS
 
 
 _POINTING_BACK = re.compile(
     r"(?<![\w-])(?:those|them|these|they|ones?|of|and|also|only|just|then|so|now|among)(?![\w-])", re.IGNORECASE)
-
-
-STANDS_ALONE_WORDS = 4  # topic words a question without a word pointing back needs to be searched as typed
 
 
 def stands_alone(question: str, feed_days: Sequence[int] = ()) -> bool:
