@@ -238,6 +238,7 @@ def test_a_new_question_naming_its_own_topic_is_searched_as_typed_without_the_mo
     ("Can a small helper model read the prompt so that the first output word comes sooner on a phone?", True),
     ("How does the second paper evaluate its pruned language models?", False),
     ("Which dataset did the first one use for its image benchmarks?", False),
+    ("Which method picks the samples for distilling diffusion models into one step?", True),  # not "the same"
     ("Any code?", False),  # a filter, no topic
     ("What FID on ImageNet?", False),  # too little of a topic: about the paper before
     ("Only papers from the Mar 17 feed about diffusion transformers?", False),

@@ -68,7 +68,7 @@ STANDS_ALONE_WORDS = 4  # topic words a question without a word pointing back ne
 # report?". Its own words do not say what it is about.
 _LEANS_BACK = re.compile(
     r"^\s*(?:and|also|or|but|so|then|what\s+about|how\s+about|only|just)\b"
-    r"|\b(?:those|these|this\s+one|that\s+one|the\s+same|the\s+(?:latter|former)"
+    r"|\b(?:(?:those|these|this\s+one|that\s+one|the\s+same|the\s+(?:latter|former))\b"
     # "the first one", "the second paper", "the other two"; not "the first output word" or "the last layer"
     r"|the\s+(?:first|second|third|last|other)(?:\s+(?:ones?|papers?|articles?|works?|stud(?:y|ies)|of|two|three)\b"
     r"|(?=\s*(?:[?.!,;:]|$))))", re.IGNORECASE)
