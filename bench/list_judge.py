@@ -34,6 +34,7 @@ JUDGE = ("Question: {question}\n\nEvidence from the abstract of \"{title}\":\n{e
 def measure(out: Path, most_cases: int | None) -> None:
     from assistant.answer.attribute import list_entry_prompt, select_evidence
     from assistant.answer.local.provider import register_local_llm
+    from assistant.answer.local.runner import _shared
     from assistant.core.settings import load_settings
     from assistant.engine import Assistant
     from evals.dataset import load_dataset
@@ -49,9 +50,7 @@ def measure(out: Path, most_cases: int | None) -> None:
         """The first reply token's probabilities; the prompt's prefix llama.cpp holds already is not read again."""
         rendered = render(messages=[{"role": "system", "content": system}, {"role": "user", "content": user}])
         tokens = llm.tokenize(rendered.prompt.encode(), add_bos=not rendered.added_special, special=True)
-        held, common = list(llm._input_ids[: llm.n_tokens]), 0
-        while common < min(len(held), len(tokens) - 1) and held[common] == tokens[common]:
-            common += 1
+        common = min(_shared(llm._input_ids[: llm.n_tokens], tokens), len(tokens) - 1)  # one token read at least
         llm.n_tokens = common
         llm.eval(tokens[common:])
         logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)

@@ -62,7 +62,9 @@ def format_history(history: list[Turn], max_turns: int = 6) -> str:
     return "\n".join(f"{t.role}: {t.content}" for t in history[-max_turns:])
 
 
-STANDS_ALONE_WORDS = 4  # topic words a question without a word pointing back needs to be searched as typed
+# Topic words that name what a question is about: a question without a word pointing back needs this many to be
+# searched as typed, and "it" / "they" after this many refer inside the question (`leans_back`).
+STANDS_ALONE_WORDS = 4
 
 # A question that leans on an earlier one: "Which of those have code?", "And in the Mar 17 feed?", "What did it
 # report?". Its own words do not say what it is about.
