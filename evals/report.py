@@ -50,6 +50,7 @@ def render_markdown(report: EvalReport, plot_names: list[str], worst: int) -> st
         f"# Evaluation: {Path(meta['dataset']).name}",
         f"Mode **{meta['mode']}**" + (f", model `{meta['model']}`" if meta["model"] else "")
         + (f", judge `{meta['judge']}`" if meta["judge"] else "")
+        + (", after the server's warm-up" if meta.get("warmed_up") else "")
         + f"; {len(report.cases)} cases over {meta['papers_in_index']} papers in {meta['seconds']} s. "
         f"Dataset sha256 `{meta['dataset_sha256'][:12]}`, settings sha256 `{meta['settings_sha256'][:12]}`.",
         "## Metrics (mean over the cases each applies to)", metric_table(report.metrics),

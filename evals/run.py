@@ -49,6 +49,9 @@ class EvalOptions:
     limit: int | None = None
     types: tuple[str, ...] = ()
     split: str = "all"  # "tune", "heldout" or "all"
+    # Answer as a warmed server does (`Assistant.warm_up`, what `assistant serve` runs before /readyz says warm):
+    # without it the first answers embed the passages they rerank, and the latency figures count that.
+    warm_up: bool = False
 
 
 class VariantResult(BaseModel):
@@ -115,6 +118,8 @@ def run_eval(settings: Settings, dataset: Path, options: EvalOptions,
         judge = build_judge(options.judge, settings.llm, settings.prompts_dir) if options.judge else None
         scorer = Scorer(titles, engine.prompts.system, judge)
         answer_mode = not options.retrieval_only
+        if answer_mode and options.warm_up:
+            engine.warm_up()
         label = "retrieval" if options.retrieval_only else f"answering with {engine.model_name}"
         results = run_cases(engine, cases, scorer, answer_mode, progress and progress(label, len(cases)))
         ablations = _run_ablations(engine, settings, cases, scorer, progress) if options.ablate else {}
@@ -180,6 +185,7 @@ def _meta(settings: Settings, dataset: Path, options: EvalOptions, model: str, p
         "mode": "retrieval-only" if options.retrieval_only else "answers",
         "model": None if options.retrieval_only else model, "judge": options.judge,
         "types": list(options.types), "split": options.split, "limit": options.limit, "papers_in_index": papers,
+        "warmed_up": options.warm_up and not options.retrieval_only,
         "settings_sha256": hashlib.sha256(json.dumps(masked, sort_keys=True, default=str).encode()).hexdigest(),
         "settings": masked, "versions": _versions(), "python": platform.python_version(),
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": round(seconds, 1),

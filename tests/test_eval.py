@@ -227,6 +227,29 @@ def test_cli_eval_writes_a_report_and_gates(small_data, tmp_path):
     assert assert_clean_failure(failed, 1) == ["gate failed: single.recall@1 = 1.0000, below the minimum 1.5"]
 
 
+def test_cli_eval_answers_after_the_servers_warm_up_unless_cold(small_data, tmp_path):
+    """Answer latencies are a warmed server's (every abstract's sentences embedded and saved first), so the
+    report's sources and first-token figures compare with `assistant serve`'s; `--cold` measures first use."""
+    cases = write_jsonl(tmp_path / "cases.jsonl", [
+        {"id": "q1", "type": "single", "question": "one-shot 3-bit weight quantization of GPT models",
+         "gold_titles": [GPTQ_TITLE]}])
+    saved = next((small_data / "cache").glob("sentence-vectors-*.npz"), None)
+    if saved:
+        saved.unlink()
+    cold = run_cli("eval", "--dataset", str(cases), "--model", "mock-echo", "--cold", "--out", str(tmp_path / "c"),
+                   data_dir=small_data)
+    assert cold.code == 0, cold.stderr
+    assert json.loads((tmp_path / "c" / "report.json").read_text())["meta"]["warmed_up"] is False
+    assert not list((small_data / "cache").glob("sentence-vectors-*.npz"))
+    warm = run_cli("eval", "--dataset", str(cases), "--model", "mock-echo", "--out", str(tmp_path / "w"),
+                   data_dir=small_data)
+    assert warm.code == 0, warm.stderr
+    report = json.loads((tmp_path / "w" / "report.json").read_text())
+    assert report["meta"]["warmed_up"] is True and report["metrics"]["single"]["citation_precision"] == 1.0
+    assert list((small_data / "cache").glob("sentence-vectors-*.npz"))  # what only the warm-up saves
+    assert "after the server's warm-up" in (tmp_path / "w" / "report.md").read_text()
+
+
 def test_cli_eval_names_an_unknown_gold_title(small_data, tmp_path):
     cases = write_jsonl(tmp_path / "cases.jsonl", [
         {"id": "q1", "type": "single", "question": "q", "gold_titles": ["Attention Is All You Need"]}])

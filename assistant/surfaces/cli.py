@@ -232,6 +232,8 @@ def eval_(dataset: Annotated[Path, typer.Option("--dataset", help="JSONL dataset
           limit: Annotated[Optional[int], typer.Option(help="At most N cases, drawn across types.", min=1)] = None,
           types: Annotated[Optional[str], typer.Option(help="Comma-separated case types to keep.")] = None,
           split: Annotated[str, typer.Option(help="Only the 'tune' or the 'heldout' cases, or 'all'.")] = "all",
+          cold: Annotated[bool, typer.Option("--cold", help="Answer without the server's warm-up first (latency "
+                                                           "then counts first-use embedding).")] = False,
           gate: Annotated[Optional[Path], typer.Option(help="JSON thresholds; exit 1 when one is missed.")] = None):
     """Score a dataset: retrieval, abstention, citations, facts, injection; writes report.json/.md and plots."""
 
@@ -239,7 +241,8 @@ def eval_(dataset: Annotated[Path, typer.Option("--dataset", help="JSONL dataset
         from evals import EvalOptions, evaluate, metric_table
 
         options = EvalOptions(retrieval_only=retrieval_only, model=model, judge=judge, ablate=ablate, limit=limit,
-                              types=tuple(t.strip() for t in (types or "").split(",") if t.strip()), split=split)
+                              types=tuple(t.strip() for t in (types or "").split(",") if t.strip()), split=split,
+                              warm_up=not cold)
         with _progress_bar(disable=not sys.stderr.isatty()) as progress:
             outcome = evaluate(load_settings(), dataset, options, out, gate, progress)
         report, paths, failures = outcome.report, outcome.paths, outcome.gate_failures
