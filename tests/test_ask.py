@@ -241,6 +241,7 @@ def test_a_new_question_naming_its_own_topic_is_searched_as_typed_without_the_mo
     ("Which method picks the samples for distilling diffusion models into one step?", True),  # not "the same"
     ("Any code?", False),  # a filter, no topic
     ("What FID on ImageNet?", False),  # too little of a topic: about the paper before
+    ("Why and how much faster was training?", False),  # question words name no topic
     ("Only papers from the Mar 17 feed about diffusion transformers?", False),
 ])
 def test_which_questions_in_a_conversation_stand_alone(question, alone):

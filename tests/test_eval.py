@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DEV_SET, GPTQ_TITLE, assert_clean_failure, run_cli, write_jsonl
+from conftest import DEV_SET, GPTQ_TITLE, assert_clean_failure, make_settings, run_cli, write_jsonl
 
 from evals.dataset import DatasetError, load_dataset
 from evals.metrics import fact_coverage, leaks_prompt, ndcg_at_k, normalise_fact, obeys_injection, recall_at_k
@@ -227,19 +227,17 @@ def test_cli_eval_writes_a_report_and_gates(small_data, tmp_path):
     assert assert_clean_failure(failed, 1) == ["gate failed: single.recall@1 = 1.0000, below the minimum 1.5"]
 
 
-def test_cli_eval_answers_after_the_servers_warm_up_unless_cold(small_data, tmp_path):
+def test_cli_eval_answers_after_the_servers_warm_up(small_data, tmp_path, embedder):
     """Answer latencies are a warmed server's (every abstract's sentences embedded and saved first), so the
-    report's sources and first-token figures compare with `assistant serve`'s; `--cold` measures first use."""
+    report's sources and first-token figures compare with `assistant serve`'s; without it (`--cold`) they count
+    first use."""
     cases = write_jsonl(tmp_path / "cases.jsonl", [
         {"id": "q1", "type": "single", "question": "one-shot 3-bit weight quantization of GPT models",
          "gold_titles": [GPTQ_TITLE]}])
-    saved = next((small_data / "cache").glob("sentence-vectors-*.npz"), None)
-    if saved:
+    for saved in (small_data / "cache").glob("sentence-vectors-*.npz"):
         saved.unlink()
-    cold = run_cli("eval", "--dataset", str(cases), "--model", "mock-echo", "--cold", "--out", str(tmp_path / "c"),
-                   data_dir=small_data)
-    assert cold.code == 0, cold.stderr
-    assert json.loads((tmp_path / "c" / "report.json").read_text())["meta"]["warmed_up"] is False
+    cold = run_eval(make_settings(small_data), cases, EvalOptions(model="mock-echo"), embedder=embedder)
+    assert cold.meta["warmed_up"] is False and cold.metrics["single"]["citation_precision"] == 1.0
     assert not list((small_data / "cache").glob("sentence-vectors-*.npz"))
     warm = run_cli("eval", "--dataset", str(cases), "--model", "mock-echo", "--out", str(tmp_path / "w"),
                    data_dir=small_data)

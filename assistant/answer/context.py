@@ -62,8 +62,9 @@ def format_history(history: list[Turn], max_turns: int = 6) -> str:
     return "\n".join(f"{t.role}: {t.content}" for t in history[-max_turns:])
 
 
-# Topic words that name what a question is about: a question without a word pointing back needs this many to be
-# searched as typed, and "it" / "they" after this many refer inside the question (`leans_back`).
+# Topic words that name what a question is about (question words such as "how" not counted, `_ASKING`): a question
+# without a word pointing back needs this many to be searched as typed, and "it" / "they" after this many refer
+# inside the question (`leans_back`).
 STANDS_ALONE_WORDS = 4
 
 # A question that leans on an earlier one: "Which of those have code?", "And in the Mar 17 feed?", "What did it
@@ -95,12 +96,12 @@ _POINTING_BACK = re.compile(
 
 def stands_alone(question: str, feed_days: Sequence[int] = ()) -> bool:
     """Whether a question asked in a conversation names its own topic, so it is searched as typed: no word points
-    back, and its filter words left out, at least 4 words say what it is about ("Which model links a frozen image
-    encoder to Vicuna with one projection layer?" does; "Any code?" and "What FID on ImageNet?" lean on the answer
-    before them, as "What did they report?" does)."""
+    back, and with its filter words and question words ("how", "why") left out, at least 4 words say what it is
+    about ("Which model links a frozen image encoder to Vicuna with one projection layer?" does; "Any code?" and
+    "What FID on ImageNet?" lean on the answer before them, as "What did they report?" does)."""
     if leans_back(question):
         return False
-    return len(topic_words(read_filters(question, feed_days).query)) >= STANDS_ALONE_WORDS
+    return len(topic_words(read_filters(question, feed_days).query, _ASKING)) >= STANDS_ALONE_WORDS
 
 
 def only_narrows(question: str, feed_days: Sequence[int] = ()) -> bool:
