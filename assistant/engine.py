@@ -65,7 +65,7 @@ from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
 from assistant.answer.paper_states import StatesReport, build_prompt_states, build_states
 from assistant.answer.rerank import Reranker, build_reranker
 from assistant.answer.retrieve import Retrieval, retrieve_hits, term_coverage
-from assistant.answer.support import RESTATED_START, check_sentences, quoted
+from assistant.answer.support import SAYS_NOTHING, check_sentences, quoted
 from assistant.answer.understand import (
     RECORD_FIELDS,
     Reading,
@@ -776,7 +776,7 @@ class Assistant:
                 kept.append(" ".join([lead + " ".join(supported), *(quote.text for quote in extra)]))
                 said += 1
                 continue
-            restated += any(check.reason and check.reason.startswith(RESTATED_START) for check in checks)
+            restated += any(check.reason and check.reason.startswith(SAYS_NOTHING) for check in checks)
             if ev.best:  # the paper's own most relevant sentence stands in for what the model made up
                 quote = quoted(ev.best, ev.n)
                 yield Delta(text=" " + quote.text)
@@ -785,7 +785,7 @@ class Assistant:
         if said:
             reply.text, reply.checks = "\n\n".join(kept), reply.checks + quotes
         elif not reply.checks or restated:
-            reply.declined = True  # every paper declined, or the model only restated the question onto them
+            reply.declined = True  # every paper declined, or the model only restated the question or named the paper
         else:
             reply.failed = "no sentence of the reply is supported by the abstract it cites"
         return reply

@@ -6,7 +6,7 @@ from conftest import GPTQ_TITLE
 
 from assistant.answer.attribute import ONE_PAPER_QUOTES, _figures
 from assistant.answer.llm import ChatModel
-from assistant.answer.support import check_sentences, restated_words
+from assistant.answer.support import NAMES_ONLY, check_sentences, restated_words
 from assistant.core.models import Citation, Paper
 from assistant.core.settings import LLMSettings
 from assistant.engine import Assistant
@@ -67,6 +67,39 @@ def test_a_sentence_that_only_restates_the_question_is_unsupported(sparse):
     assert check_sentences(named, {1: OCCUPATIONS}, sparse, question=PRIVACY)[0].supported is True  # without titles
     check = check_sentences(named, {1: OCCUPATIONS}, sparse, question=PRIVACY, titles={1: title})[0]
     assert check.supported is False and check.reason.startswith("restates the question")
+
+
+def test_a_statement_that_only_names_its_paper_says_nothing(sparse):
+    """Dev u013: the embedded model's whole statement was its paper's title, which its abstract "supports"."""
+    title = "KV Prediction for Improved Time to First Token"
+    abstract = (f"{title}. Inference with transformer-based language models begins with a prompt processing step. "
+                "We introduce KV Prediction, which uses a small auxiliary model to predict the KV cache.")
+    question = "Which paper introduced speculative decoding with a small draft model?"
+    for said in (f"{title} [1].", f'The paper is titled "{title}" [1].'):
+        check = check_sentences(said, {1: abstract}, sparse, question, {1: title})[0]
+        assert check.supported is False and check.reason == NAMES_ONLY, said
+    # The title's words as a claim of what the paper does, or the title with a claim of the abstract, stand.
+    slice_title = "SliceGPT: Compress Large Language Models by Deleting Rows and Columns"
+    for said, text, name in (
+            ("SliceGPT compresses large language models by deleting rows and columns [1].", slice_title, slice_title),
+            (f"{title} uses a small auxiliary model to predict the KV cache [1].", abstract, title)):
+        assert check_sentences(said, {1: text}, sparse, question, {1: name})[0].supported is True, said
+    assert check_sentences(f"{title} [1].", {1: abstract}, sparse, question)[0].supported is True  # no titles given
+
+
+def test_a_reply_that_only_names_its_paper_is_no_answer(seed):
+    """The model's title-only statement is not shown as the answer: it counts as a decline, and a close match
+    quotes its paper's evidence instead (a weak one abstains)."""
+    import re
+
+    bot = Assistant(seed.settings, index=seed.assistant.index, embedder=seed.assistant.embedder,
+                    sparse=seed.assistant.sparse,
+                    chat_model=RepliesByPaper(lambda prompt: re.search(r'Abstract of "(.+)":', prompt)[1] + "."))
+    answer = bot.ask(QUESTION)
+    assert [c.reason for c in answer.sentences if not c.supported] == [NAMES_ONLY]
+    assert not answer.abstained and answer.citations[0].title == GPTQ_TITLE
+    assert f"{GPTQ_TITLE}: {GPTQ_TITLE}" not in answer.answer  # the lead and the title-only statement
+    assert answer.answer.startswith("The most relevant papers in the collection:")  # its evidence, quoted
 
 
 def test_a_yes_that_answers_in_the_question_words_the_abstract_holds_stands(sparse):

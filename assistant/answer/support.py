@@ -97,6 +97,8 @@ def _check(sentence: str, cited: list[int], sources: dict[int, str], sparse: Spa
         return SentenceCheck(text=sentence, cited=cited, supported=False,
                              reason=f"{', '.join(absent)} not in the cited abstract")
     title = " ".join((titles or {}).get(n, "") for n in cited)
+    if title and names_only(claim, title, sparse):
+        return SentenceCheck(text=sentence, cited=cited, supported=False, reason=NAMES_ONLY)
     if question and (echoed := restated_words(claim, cited_text, question, sparse, title)):
         return SentenceCheck(text=sentence, cited=cited, supported=False, reason=RESTATED.format(
             words=", ".join(echoed)))
@@ -105,6 +107,8 @@ def _check(sentence: str, cited: list[int], sources: dict[int, str], sparse: Spa
 
 RESTATED_START = "restates the question"
 RESTATED = RESTATED_START + " ({words}) with nothing from the cited abstract"
+NAMES_ONLY = "only names the paper, with nothing from its abstract"
+SAYS_NOTHING = (RESTATED_START, NAMES_ONLY)  # the reasons of a sentence that makes no claim of the paper's own
 # Words that say what kind of statement it is, not what the paper does: never evidence either way.
 _FRAMING = ("paper papers collection propose proposes proposed discuss discusses study studies work works use uses "
             "using used method methods approach approaches introduce introduces present presents show shows")
@@ -133,6 +137,18 @@ def restated_words(claim: str, abstract: str, question: str, sparse: SparseEncod
         return []
     words = dict.fromkeys(w for w in re.findall(r"[\w-]{3,}", claim) if set(sparse.embed_query(w).indices) & echoed)
     return list(words)[:6]
+
+
+def names_only(claim: str, title: str, sparse: SparseEncoder) -> bool:
+    """Whether a claim is the paper's whole title and nothing more ("KV Prediction for Improved Time to First
+    Token [1]." was the embedded model's whole statement for "Which paper introduced speculative decoding …?",
+    dev u013): written out in full, with no word of its own beyond the title's and framing words ("The paper
+    is titled …"). A claim in the title's words that is not the title ("SliceGPT compresses large language
+    models by deleting rows and columns") says what the paper does, and stands."""
+    if _squash(title) not in _squash(claim):
+        return False
+    terms = set(sparse.embed_query(claim).indices) - _framing_terms(sparse)
+    return terms <= set(sparse.embed_query(title).indices) | set(sparse.embed_query("titled called named").indices)
 
 
 @functools.lru_cache(maxsize=4)
