@@ -80,6 +80,7 @@ def mocked(seed, reply: str) -> Assistant:
     ("NOT COVERED", None),
     ("The evidence does not mention BLEU scores.", None),
     ('The paper "Adapt then Unlearn" does not directly answer the question "Which papers …?"', None),
+    ("The paper does not cover the question.", None),  # dev u004's entry, once
 ])
 def test_a_statement_carries_the_systems_marker_and_only_finished_sentences(reply, expected):
     assert statement(reply, 2) == expected

@@ -442,7 +442,7 @@ def unusable_statement(reply: str) -> str | None:
 
 
 _DECLINE = re.compile(r"\b(?:does not|doesn't|do not|did not)\s+(?:\w+ly\s+)?"  # "does not directly answer"
-                      r"(?:answer|mention|address|provide|say|discuss)"
+                      r"(?:answer|mention|address|provide|say|discuss|cover)"  # "does not cover the question"
                       r"|\bno (?:information|mention|evidence)\b|\bnot (?:mentioned|covered|addressed)\b",
                       re.IGNORECASE)
 
