@@ -111,7 +111,8 @@ NAMES_ONLY = "only names the paper, with nothing from its abstract"
 SAYS_NOTHING = (RESTATED_START, NAMES_ONLY)  # the reasons of a sentence that makes no claim of the paper's own
 # Words that say what kind of statement it is, not what the paper does: never evidence either way.
 _FRAMING = ("paper papers collection propose proposes proposed discuss discusses study studies work works use uses "
-            "using used method methods approach approaches introduce introduces present presents show shows")
+            "using used method methods approach approaches introduce introduces present presents show shows "
+            "titled called named")
 
 
 def restated_words(claim: str, abstract: str, question: str, sparse: SparseEncoder, title: str = "") -> list[str]:
@@ -148,7 +149,7 @@ def names_only(claim: str, title: str, sparse: SparseEncoder) -> bool:
     if _squash(title) not in _squash(claim):
         return False
     terms = set(sparse.embed_query(claim).indices) - _framing_terms(sparse)
-    return terms <= set(sparse.embed_query(title).indices) | set(sparse.embed_query("titled called named").indices)
+    return terms <= set(sparse.embed_query(title).indices)
 
 
 @functools.lru_cache(maxsize=4)
