@@ -51,8 +51,10 @@ class RecordingModel:
     def stream(self, system: str, user: str, **overrides):
         self.prompts.append((system, user, overrides))
         title = re.search(r'[Aa]bstract of "([^"]+)"', user)[1]  # a one-paper or a list entry's prompt
-        yield from (self.reply or f"{title} is about this.").split(" ")[:1]
-        yield from [" " + word for word in (self.reply or f"{title} is about this.").split(" ")[1:]]
+        # By default a statement that names its paper and says something more (the title alone says nothing).
+        reply = self.reply or f"{title} reports its results."
+        yield from reply.split(" ")[:1]
+        yield from [" " + word for word in reply.split(" ")[1:]]
 
     def complete(self, system: str, user: str, **overrides) -> str:
         return "".join(self.stream(system, user, **overrides))
