@@ -722,7 +722,7 @@ class Assistant:
         declining, or every statement only restating the question, means the model found nothing to say: the
         caller abstains or quotes the evidence.
         """
-        reply, kept, quotes, said, restated = Reply(), [], [], 0, 0
+        reply, kept, quotes, said, said_nothing = Reply(), [], [], 0, 0
         deadline = time.monotonic() + self.settings.llm.timeout
         encoding = self.settings.ingest.tokenizer
         # A list gets one sentence per paper, stopped at its full stop: five papers must not take a minute.
@@ -776,7 +776,7 @@ class Assistant:
                 kept.append(" ".join([lead + " ".join(supported), *(quote.text for quote in extra)]))
                 said += 1
                 continue
-            restated += any(check.reason and check.reason.startswith(SAYS_NOTHING) for check in checks)
+            said_nothing += any(check.reason and check.reason.startswith(SAYS_NOTHING) for check in checks)
             if ev.best:  # the paper's own most relevant sentence stands in for what the model made up
                 quote = quoted(ev.best, ev.n)
                 yield Delta(text=" " + quote.text)
@@ -784,7 +784,7 @@ class Assistant:
                 quotes.append(quote)
         if said:
             reply.text, reply.checks = "\n\n".join(kept), reply.checks + quotes
-        elif not reply.checks or restated:
+        elif not reply.checks or said_nothing:
             reply.declined = True  # every paper declined, or the model only restated the question or named the paper
         else:
             reply.failed = "no sentence of the reply is supported by the abstract it cites"

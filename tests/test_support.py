@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from conftest import GPTQ_TITLE
 
 from assistant.answer.attribute import ONE_PAPER_QUOTES, _figures
@@ -90,12 +92,8 @@ def test_a_statement_that_only_names_its_paper_says_nothing(sparse):
 def test_a_reply_that_only_names_its_paper_is_no_answer(seed):
     """The model's title-only statement is not shown as the answer: it counts as a decline, and a close match
     quotes its paper's evidence instead (a weak one abstains)."""
-    import re
-
-    bot = Assistant(seed.settings, index=seed.assistant.index, embedder=seed.assistant.embedder,
-                    sparse=seed.assistant.sparse,
-                    chat_model=RepliesByPaper(lambda prompt: re.search(r'Abstract of "(.+)":', prompt)[1] + "."))
-    answer = bot.ask(QUESTION)
+    title_only = RepliesByPaper(lambda prompt: re.search(r'Abstract of "(.+)":', prompt)[1] + ".")
+    answer = with_chat(seed, title_only).ask(QUESTION)
     assert [c.reason for c in answer.sentences if not c.supported] == [NAMES_ONLY]
     assert not answer.abstained and answer.citations[0].title == GPTQ_TITLE
     assert f"{GPTQ_TITLE}: {GPTQ_TITLE}" not in answer.answer  # the lead and the title-only statement
@@ -144,10 +142,7 @@ def test_a_list_entry_that_restates_the_question_is_replaced_by_a_sentence_of_it
         calls.append(prompt)
         return prompt.split("\n- ")[1].splitlines()[0] if len(calls) == 1 else ECHO
 
-    base = seed.assistant
-    bot = Assistant(seed.settings, index=base.index, embedder=base.embedder, sparse=base.sparse,
-                    chat_model=RepliesByPaper(reply))
-    answer = bot.ask(TOKENIZERS)
+    answer = with_chat(seed, RepliesByPaper(reply)).ask(TOKENIZERS)
     assert not answer.abstained and not answer.generation_failed and len(calls) >= 3
     assert "better or cheaper" not in answer.answer
     lines = answer.answer.split("\n\n")
@@ -171,7 +166,12 @@ def test_an_answer_that_only_restates_a_weakly_matched_question_abstains(seed):
 
 
 def with_reply(seed, reply: str) -> Assistant:
-    chat = ChatModel(LLMSettings(model="openai/gpt-4o-mini", num_retries=0, timeout=30), extra={"mock_response": reply})
+    return with_chat(seed, ChatModel(LLMSettings(model="openai/gpt-4o-mini", num_retries=0, timeout=30),
+                                     extra={"mock_response": reply}))
+
+
+def with_chat(seed, chat: ChatModel) -> Assistant:
+    """An assistant on the shared seed index answering with ``chat``."""
     base = seed.assistant
     return Assistant(seed.settings, index=base.index, embedder=base.embedder, sparse=base.sparse, chat_model=chat)
 
