@@ -113,6 +113,9 @@ from ingest.pipeline import ingest_paths
 log = logging.getLogger(__name__)
 
 KIND_WIDER = 3  # a question for a kind of paper searches 3x the candidates: the seed's 9 surveys are all in them
+# A declined one-paper answer moves to another paper found when the model's probability of declining the first is at
+# least DECLINE_SURE and another's is lower by DECLINE_MARGIN or more (_surer_paper; bench/decline_scores.py).
+DECLINE_SURE, DECLINE_MARGIN = 0.5, 0.2
 
 
 class _Configured:
@@ -572,6 +575,7 @@ class Assistant:
         note += UNMENTIONED.format(names=", ".join(found.unmentioned)) if found.unmentioned else ""
         if note:
             yield Delta(text=note)
+        named: list[int] = []
         if found.those:  # the previous answer's papers that pass, then new ones the listing gate keeps
             chosen = [ev for ev in evidence if ev.hit.paper_id in found.shown]
             chosen += [ev for ev in self._choose(query, evidence, True) if ev.hit.paper_id not in found.shown]
@@ -592,7 +596,16 @@ class Assistant:
                           extractive_text(chosen, _filter_heading(found) if found.by_filter else None, self.sparse))
             yield Delta(text=reply.text)
         elif context is None:
-            reply = yield from self._write_per_paper(question, chosen, chat_model, timer, started)
+            deadline = time.monotonic() + self.settings.llm.timeout  # one timeout for every call of this answer
+            reply = yield from self._write_per_paper(question, chosen, chat_model, timer, started, deadline)
+            if reply.declined and len(chosen) == 1 and not found.listing and not found.named and not named:
+                with timer.stage("reread"):
+                    other = self._surer_paper(question, chosen[0], evidence, chat_model, deadline)
+                if other is not None:
+                    yield Delta(text="\n\n")
+                    again = yield from self._write_per_paper(question, [other], chat_model, timer, started, deadline)
+                    if not again.declined:  # else the first paper's answer (quoted or abstained) stands
+                        chosen, reply = [other], _after(reply, again)
         else:
             reply = yield from self._write_from_context(question, context, chat_model, timer, started)
         if reply.declined and (found.named or found.best_dense >= self.settings.retrieval.confident_dense
@@ -710,8 +723,39 @@ class Assistant:
         return (f"No paper in the collection passes the filter ({'; '.join(filters)}). "
                 f"The collection's feeds: {feeds}.")
 
+    def _paper_prompt(self, question: str, ev: Evidence) -> str:
+        """A one-paper answer's prompt: the paper's title and whole abstract, then the question (paper_prompt)."""
+        return paper_prompt(self.prompts.paper_answer, question, ev.hit.title, abstract_of(ev.hit, ev.text))
+
+    def _surer_paper(self, question: str, declined: Evidence, evidence: list[Evidence], chat_model: ChatModel,
+                     deadline: float) -> Evidence | None:
+        """Another found paper to answer from when the model declined the first one: the one, among the next
+        ``reread_papers - 1`` found, whose prompt the model would decline with a probability at least
+        DECLINE_MARGIN lower than the declined paper's, itself at least DECLINE_SURE. None when there is none, or
+        the model gives no probabilities.
+
+        The model's greedy no ("NOT COVERED") is a poor judge alone (asking it about the next papers whenever
+        it declined gave as many wrong answers as right ones: README), but its probability of saying no ranks a
+        reworded question's papers: read for the top 3 of 150 single-paper questions (bench/decline_scores.py),
+        this rule moved 6 answers to the right paper and none away from it.
+        """
+        others = [ev for ev in evidence if ev is not declined][: self.settings.llm.reread_papers - 1]
+        if not others:
+            return None
+
+        def no(ev: Evidence) -> float | None:
+            return chat_model.opening_probability(self.prompts.paper_system, self._paper_prompt(question, ev),
+                                                  DECLINED, deadline=deadline)
+
+        first = no(declined)
+        if first is None or first < DECLINE_SURE:
+            return None
+        scored = [(p, ev) for ev in others if (p := no(ev)) is not None]
+        p, best = min(scored, key=lambda item: item[0], default=(1.0, None))
+        return best if p <= first - DECLINE_MARGIN else None
+
     def _write_per_paper(self, question: str, chosen: list[Evidence], chat_model: ChatModel, timer: Timer,
-                         started: float) -> Generator[AnswerEvent, None, Reply]:
+                         started: float, deadline: float | None = None) -> Generator[AnswerEvent, None, Reply]:
         """The attributed answer: one short statement per chosen paper, from its abstract alone, marked by us.
 
         Each statement starts with its paper's title (sent before the model is called, so the reader knows at
@@ -723,7 +767,7 @@ class Assistant:
         caller abstains or quotes the evidence.
         """
         reply, kept, quotes, said, said_nothing = Reply(), [], [], 0, 0
-        deadline = time.monotonic() + self.settings.llm.timeout
+        deadline = time.monotonic() + self.settings.llm.timeout if deadline is None else deadline
         encoding = self.settings.ingest.tokenizer
         # A list gets one sentence per paper, stopped at its full stop: five papers must not take a minute.
         listing = len(chosen) > 1
@@ -733,7 +777,7 @@ class Assistant:
             # One paper: its whole abstract, then the question (its saved state spares reading the paper:
             # paper_states). A listed paper: the question, then its evidence (list_entry_prompt says why).
             prompt = (list_entry_prompt(self.prompts.paper_list_answer, question, ev) if listing else
-                      paper_prompt(self.prompts.paper_answer, question, ev.hit.title, abstract_of(ev.hit, ev.text)))
+                      self._paper_prompt(question, ev))
             lead = f"{ev.hit.title}: "  # the system names the paper each statement is about, at once
             raw, shown = "", 0
             reply.tokens["prompt"] = reply.tokens.get("prompt", 0) + count_tokens(system + prompt,
@@ -922,6 +966,15 @@ def collection_text(summary: CollectionSummary) -> str:
              'Ask about a topic ("Which papers …?"), name a feed ("… in the Mar 13 feed") or ask for papers with '
              "code; every answer cites the abstracts it comes from."]
     return "\n\n".join(lines)
+
+
+def _after(declined: Reply, again: Reply) -> Reply:
+    """The reply about the paper read next, keeping the declined one's checks and token counts (all were sent)."""
+    again.checks = declined.checks + again.checks
+    again.tokens = {key: declined.tokens.get(key, 0) + again.tokens.get(key, 0)
+                    for key in {*declined.tokens, *again.tokens}}
+    again.shown = True
+    return again
 
 
 def _said(text: str, question: str, started: float, abstained: bool = False) -> Iterator[AnswerEvent]:

@@ -59,6 +59,29 @@ class RecordingModel:
     def complete(self, system: str, user: str, **overrides) -> str:
         return "".join(self.stream(system, user, **overrides))
 
+    def opening_probability(self, system: str, user: str, opening: str, **_) -> float | None:
+        return None  # no log-probabilities, as from LiteLLM's mock_response
+
+
+class DecliningModel(RecordingModel):
+    """Declines the papers named in ``declines``, states something of the others, and gives the probability of
+    declining each paper's prompt from ``odds`` (by the paper's place among the sources)."""
+
+    def __init__(self, declines: set[str], odds: dict[str, float]) -> None:
+        super().__init__()
+        self.declines, self.odds, self.asked = declines, odds, []
+
+    def stream(self, system: str, user: str, **overrides):
+        title = re.search(r'[Aa]bstract of "([^"]+)"', user)[1]
+        self.reply = "NOT COVERED" if title in self.declines else None
+        yield from super().stream(system, user, **overrides)
+
+    def opening_probability(self, system: str, user: str, opening: str, **_) -> float | None:
+        title = re.search(r'[Aa]bstract of "([^"]+)"', user)[1]
+        self.asked.append(title)
+        assert opening == "NOT COVERED" and user.endswith(f"Question: {GPTQ_QUESTION}")
+        return self.odds.get(title)
+
 
 def engine(seed, chat_model, **llm) -> Assistant:
     base = seed.assistant
@@ -283,6 +306,57 @@ def test_every_paper_declining_abstains_unless_the_match_is_close(seed):
         "What BLEU score did the original Transformer paper report on WMT 2014 English-German?")
     assert weak.abstained and weak.answer.startswith(NOT_ANSWERED) and not weak.citations
     assert "NOT COVERED" not in weak.answer
+
+
+def _first_papers(seed) -> list[str]:
+    return [hit.title for hit in seed.assistant.retrieve(GPTQ_QUESTION).hits[:3]]
+
+
+def test_a_declined_paper_gives_way_to_the_next_one_the_model_is_much_surer_of(seed):
+    """The model's probability of declining ranks a reworded question's papers better than its greedy no: when it
+    declines the first paper (P(no) >= 0.5) and one of the next two found reads at least 0.2 less likely to be
+    declined, the answer is written from that one."""
+    first, second, third = _first_papers(seed)
+    model = DecliningModel({first}, {first: 0.9, second: 0.3, third: 0.8})
+    events = list(engine(seed, model).events(GPTQ_QUESTION))
+    assert isinstance(events[0], Sources) and isinstance(events[-1], Final)
+    numbers = {paper.title: paper.n for paper in events[0].papers}
+    assert model.asked == [first, second, third]  # the declined paper, then the next two
+    assert [re.search(r'of "([^"]+)"', user)[1] for _, user, _ in model.prompts] == [first, second]
+    streamed = "".join(e.text for e in events if isinstance(e, Delta))
+    assert streamed.startswith(f"{first}: (the model found no answer in its abstract)\n\n{second}: ")
+    answer = events[-1].answer
+    assert [c.title for c in answer.citations] == [second] and not answer.abstained
+    assert answer.answer.startswith(f"{second}: {second} reports its results [{numbers[second]}].")
+    assert "reread" in answer.timings_ms
+
+
+@pytest.mark.parametrize(("odds", "why"), [
+    ({0: 0.9, 1: 0.75, 2: 0.8}, "no paper is 0.2 less likely to be declined"),
+    ({0: 0.45, 1: 0.05, 2: 0.05}, "the model's no on the first paper was not sure (< 0.5)"),
+    ({}, "the model gives no probabilities"),
+])
+def test_a_declined_paper_stands_unless_another_is_read_much_surer(seed, odds, why):
+    titles = _first_papers(seed)
+    model = DecliningModel({titles[0]}, {titles[i]: p for i, p in odds.items()})
+    answer = engine(seed, model).ask(GPTQ_QUESTION)
+    assert len(model.prompts) == 1, why
+    assert answer.answer.startswith("The most relevant") and [c.title for c in answer.citations] == titles[:1], why
+
+
+def test_the_first_papers_answer_stands_when_the_model_declines_the_surer_one_too(seed):
+    titles = _first_papers(seed)
+    model = DecliningModel(set(titles), {titles[0]: 0.9, titles[1]: 0.3, titles[2]: 0.8})
+    answer = engine(seed, model).ask(GPTQ_QUESTION)
+    assert len(model.prompts) == 2  # the second paper was asked, and declined too
+    assert answer.answer.startswith("The most relevant") and [c.title for c in answer.citations] == titles[:1]
+
+
+def test_rereading_is_off_with_one_paper(seed):
+    titles = _first_papers(seed)
+    model = DecliningModel({titles[0]}, {titles[0]: 0.9, titles[1]: 0.1, titles[2]: 0.1})
+    answer = engine(seed, model, reread_papers=1).ask(GPTQ_QUESTION)
+    assert model.asked == [] and [c.title for c in answer.citations] == titles[:1]
 
 
 def test_a_declined_paper_the_reader_is_sure_of_is_quoted_not_abstained(seed):

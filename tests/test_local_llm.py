@@ -6,6 +6,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before LiteLLM 
 
 import asyncio
 import hashlib
+import math
 import time
 from pathlib import Path
 
@@ -70,6 +71,39 @@ def test_max_tokens_and_stop_are_respected(local_model: str) -> None:
     assert capped.usage.completion_tokens == 3
     assert "2" in stopped.choices[0].message.content
     assert "3" not in stopped.choices[0].message.content
+
+
+@needs_model
+def test_first_token_logprobs_are_the_first_tokens_distribution(local_model: str) -> None:
+    """``logprobs`` with ``max_tokens=1`` returns the likeliest first token and its alternatives, OpenAI's shape."""
+    messages = [{"role": "system", "content": "If the question is not about cooking, reply with exactly: NOT COVERED"},
+                {"role": "user", "content": "How do transformers scale with more parameters?"}]
+    response = litellm.completion(model=local_model, messages=messages, max_tokens=1, logprobs=True, top_logprobs=5)
+    greedy = litellm.completion(model=local_model, messages=messages, max_tokens=1, temperature=0)
+
+    first = response.choices[0].logprobs.content[0]
+    top = [(item.token, item.logprob) for item in first.top_logprobs]
+    assert len(top) == 5 and [lp for _, lp in top] == sorted((lp for _, lp in top), reverse=True)
+    assert (first.token, first.logprob) == top[0] and response.choices[0].message.content == first.token
+    assert first.token == greedy.choices[0].message.content == "NOT"  # what generation would have written
+    assert 0.5 < sum(math.exp(lp) for _, lp in top) <= 1.0 + 1e-9
+    asynchronous = asyncio.run(litellm.acompletion(model=local_model, messages=messages, max_tokens=1,
+                                                   logprobs=True, top_logprobs=2))
+    assert asynchronous.choices[0].logprobs.content[0].token == "NOT"
+
+
+@needs_model
+def test_the_chat_models_probability_of_an_opening(local_model: str) -> None:
+    from assistant.answer.llm import ChatModel
+
+    system = "If the question is not about cooking, reply with exactly: NOT COVERED"
+    model = ChatModel(LLMSettings(gguf_path=GGUF))
+    off_topic = model.opening_probability(system, "How do transformers scale with more parameters?", "NOT COVERED")
+    assert off_topic is not None and 0.5 < off_topic <= 1.0
+    assert model.opening_probability(system, "How long should I boil an egg?", "Sure") < 0.1
+    assert model.opening_probability(system, "How do transformers scale?", "NOT COVERED", deadline=0.0) is None
+    mocked = ChatModel(LLMSettings(model="openai/gpt-4o-mini", num_retries=0), {"mock_response": "NOT COVERED"})
+    assert mocked.opening_probability(system, "How do transformers scale?", "NOT COVERED") is None  # no logprobs
 
 
 @needs_model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -14,6 +15,7 @@ from assistant.core.offline import apply_offline_defaults
 from assistant.core.settings import LLMSettings
 
 NO_LLM = "none"
+TOP_LOGPROBS = 20  # first tokens read by opening_probability (OpenAI allows up to 20)
 
 
 class ChatModel:
@@ -103,10 +105,35 @@ class ChatModel:
     def complete(self, system: str, user: str, **overrides: Any) -> str:
         return "".join(self.stream(system, user, **overrides))
 
+    def opening_probability(self, system: str, user: str, opening: str, *,
+                            deadline: float | None = None) -> float | None:
+        """The probability that the reply starts with ``opening`` ("NOT COVERED": the model's own no), read from its
+        first token's ``top_logprobs`` (one token generated; the embedded model only reads the prompt). None when
+        the provider gives no log-probabilities (LiteLLM's mock_response, some endpoints) or fails or the time is
+        up: the caller then goes on without it."""
+        from llama_index.core.llms import ChatMessage
+
+        remaining = min(self.timeout, (float("inf") if deadline is None else deadline) - time.monotonic())
+        if remaining <= 0:
+            return None
+        messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
+        try:
+            raw = self._llm.chat(messages, max_tokens=1, temperature=0, logprobs=True, top_logprobs=TOP_LOGPROBS,
+                                 timeout=remaining).raw
+            top = raw["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            found = [(_field(item, "token"), _field(item, "logprob")) for item in top]
+        except Exception:  # noqa: BLE001 - an optional reading: any failure means "not known"
+            return None
+        return sum(math.exp(logprob) for token, logprob in found if token.strip() and opening.startswith(token.strip()))
+
 
 @dataclass
 class _End:
     finished: bool  # the provider sent a finish_reason (stop, length, ...)
+
+
+def _field(item: Any, name: str) -> Any:
+    return item[name] if isinstance(item, dict) else getattr(item, name)
 
 
 def _finish_reason(raw: Any) -> str | None:

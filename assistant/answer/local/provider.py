@@ -19,9 +19,16 @@ from typing import Any
 
 import litellm
 from litellm import CustomLLM
-from litellm.types.utils import GenericStreamingChunk, ModelResponse
+from litellm.types.utils import (
+    ChatCompletionTokenLogprob,
+    ChoiceLogprobs,
+    GenericStreamingChunk,
+    ModelResponse,
+    TopLogprob,
+)
 
 from assistant.answer.local.runner import (
+    GenerationRequest,
     LocalChatModel,
     astream_in_thread,
     generation_request,
@@ -32,6 +39,26 @@ from assistant.answer.local.verify import LOCAL_PROVIDER
 from assistant.core.settings import LLMSettings
 
 __all__ = ["LocalLLMHandler", "local_chat_model", "register_local_llm"]
+
+
+def _first_token(local: LocalChatModel, request: GenerationRequest, model_response: ModelResponse,
+                 optional_params: dict) -> ModelResponse:
+    """A reply of one token with its ``top_logprobs`` alternatives (OpenAI's shape): the likeliest first token."""
+    ranked = local.first_token_logprobs(request, max(1, int(optional_params.get("top_logprobs") or 1)))
+    token, logprob = ranked[0]
+    model_response.choices[0].logprobs = ChoiceLogprobs(content=[ChatCompletionTokenLogprob(
+        token=token, logprob=logprob, top_logprobs=[TopLogprob(token=t, logprob=lp) for t, lp in ranked])])
+    return _fill(model_response, request.model, token, {**_ONE_TOKEN, "usage": {
+        "prompt_tokens": 0, "completion_tokens": 1, "total_tokens": 1}})
+
+
+def _wants_logprobs(optional_params: dict) -> bool:
+    """Whether the call asks for the first token's probabilities: ``logprobs`` with ``max_tokens=1`` (the only
+    logprobs the embedded model gives; with more tokens the flag is ignored)."""
+    return bool(optional_params.get("logprobs")) and optional_params.get("max_tokens") == 1
+
+
+_ONE_TOKEN = {"text": "", "is_finished": True, "finish_reason": "length", "index": 0, "tool_use": None}
 
 
 def _fill(model_response: ModelResponse, model: str, text: str, last: GenericStreamingChunk) -> ModelResponse:
@@ -56,6 +83,8 @@ class LocalLLMHandler(CustomLLM):
         self, model: str, messages: list, model_response: ModelResponse, optional_params: dict, timeout=None, **_: Any
     ) -> ModelResponse:
         request = generation_request(model, messages, optional_params, timeout)
+        if _wants_logprobs(optional_params):
+            return _first_token(self.local_model, request, model_response, optional_params)
         text, last = self.local_model.complete(request, threading.Event())
         return _fill(model_response, model, text, last)
 
@@ -71,6 +100,8 @@ class LocalLLMHandler(CustomLLM):
         self, model: str, messages: list, model_response: ModelResponse, optional_params: dict, timeout=None, **_: Any
     ) -> ModelResponse:
         request = generation_request(model, messages, optional_params, timeout)
+        if _wants_logprobs(optional_params):
+            return await asyncio.to_thread(_first_token, self.local_model, request, model_response, optional_params)
         cancelled = threading.Event()
         try:
             text, last = await asyncio.to_thread(self.local_model.complete, request, cancelled)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import ctypes
 import logging
 import queue
@@ -165,6 +166,37 @@ class LocalChatModel:
             timed_out = request.deadline is not None and time.monotonic() > request.deadline
             return timed_out or cancelled.is_set()
 
+        with self._prepared(request) as (llm, rendered, prompt):
+            stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
+            finish_reason, completion_tokens = "stop", 0
+            # Prompt evaluation happens before the first token and cannot be interrupted.
+            for piece in llm.create_completion(
+                prompt=prompt,
+                stop=request.stop + stop,
+                stopping_criteria=StoppingCriteriaList([interrupted, *(rendered.stopping_criteria or [])]),
+                stream=True,
+                **request.sampling,
+            ):
+                choice = piece["choices"][0]
+                if choice["finish_reason"] is not None:
+                    finish_reason = choice["finish_reason"]
+                    continue
+                completion_tokens += 1  # llama.cpp streams one chunk per generated token
+                if choice["text"]:
+                    yield _chunk(choice["text"])
+        if timed_out:
+            raise self._timeout(request, f"after {completion_tokens} generated tokens")
+        usage = {
+            "prompt_tokens": len(prompt),
+            "completion_tokens": completion_tokens,
+            "total_tokens": len(prompt) + completion_tokens,
+        }
+        yield {**_chunk(""), "is_finished": True, "finish_reason": finish_reason, "usage": usage}
+
+    @contextlib.contextmanager
+    def _prepared(self, request: GenerationRequest) -> Iterator[tuple[Any, Any, list[int]]]:
+        """Hold the model for ``request`` (waiting at most until its deadline): yields llama.cpp, the rendered chat
+        prompt and its tokens, with the longest saved prefix state loaded."""
         wait = max(0.0, request.deadline - time.monotonic()) if request.deadline is not None else -1
         self._count_waiting(+1)
         try:
@@ -184,33 +216,27 @@ class LocalChatModel:
                     llm_provider=LOCAL_PROVIDER,
                 )
             self._restore_prefix(llm, rendered.prompt, prompt, self._content_start(request.messages, rendered.prompt))
-            stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
-            finish_reason, completion_tokens = "stop", 0
-            # Prompt evaluation happens before the first token and cannot be interrupted.
-            for piece in llm.create_completion(
-                prompt=prompt,
-                stop=request.stop + stop,
-                stopping_criteria=StoppingCriteriaList([interrupted, *(rendered.stopping_criteria or [])]),
-                stream=True,
-                **request.sampling,
-            ):
-                choice = piece["choices"][0]
-                if choice["finish_reason"] is not None:
-                    finish_reason = choice["finish_reason"]
-                    continue
-                completion_tokens += 1  # llama.cpp streams one chunk per generated token
-                if choice["text"]:
-                    yield _chunk(choice["text"])
+            yield llm, rendered, prompt
         finally:
             self._generate_lock.release()
-        if timed_out:
-            raise self._timeout(request, f"after {completion_tokens} generated tokens")
-        usage = {
-            "prompt_tokens": len(prompt),
-            "completion_tokens": completion_tokens,
-            "total_tokens": len(prompt) + completion_tokens,
-        }
-        yield {**_chunk(""), "is_finished": True, "finish_reason": finish_reason, "usage": usage}
+
+    def first_token_logprobs(self, request: GenerationRequest, top: int) -> list[tuple[str, float]]:
+        """The ``top`` likeliest first tokens of the reply and their log-probabilities, most likely first.
+
+        Reads the prompt (from its saved prefix state where there is one) and no further: the model's own
+        yes/no ("NOT COVERED" or an answer) as a probability, at the cost of reading the prompt only.
+        """
+        self.load()
+        import numpy as np
+
+        with self._prepared(request) as (llm, _rendered, prompt):
+            llm.n_tokens = min(_shared(llm.input_ids[: llm.n_tokens], prompt), len(prompt) - 1)
+            llm.eval(prompt[llm.n_tokens:])  # the last token's logits are llama.cpp's only ones kept
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+        logprobs = logits - logits.max()
+        logprobs -= np.log(np.exp(logprobs).sum())
+        best = np.argsort(-logprobs)[:top]
+        return [(self._token_text(llm, int(token)), float(logprobs[token])) for token in best]
 
     def _count_waiting(self, change: int) -> None:
         with self._count_lock:
