@@ -604,8 +604,8 @@ class Assistant:
                 if other is not None:
                     yield Delta(text="\n\n")
                     again = yield from self._write_per_paper(question, [other], chat_model, timer, started, deadline)
-                    if not again.declined:  # else the first paper's answer (quoted or abstained) stands
-                        chosen, reply = [other], _after(reply, again)
+                    # Declined too, it is still the likelier paper (its evidence is quoted, or the answer abstains).
+                    chosen, reply = [other], _after(reply, again)
         else:
             reply = yield from self._write_from_context(question, context, chat_model, timer, started)
         if reply.declined and (found.named or found.best_dense >= self.settings.retrieval.confident_dense
