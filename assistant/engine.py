@@ -736,8 +736,8 @@ class Assistant:
 
         The model's greedy no ("NOT COVERED") is a poor judge alone (asking it about the next papers whenever
         it declined gave as many wrong answers as right ones: README), but its probability of saying no ranks a
-        reworded question's papers: read for the top 3 of 150 single-paper questions (bench/decline_scores.py),
-        this rule moved 6 answers to the right paper and none away from it.
+        reworded question's papers: read for the top 3 of 300 single-paper questions (bench/decline_scores.py),
+        this rule moved 10 answers, 8 to the right paper and none away from it.
         """
         others = [ev for ev in evidence if ev is not declined][: self.settings.llm.reread_papers - 1]
         if not others:

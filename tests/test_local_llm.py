@@ -85,6 +85,7 @@ def test_first_token_logprobs_are_the_first_tokens_distribution(local_model: str
     top = [(item.token, item.logprob) for item in first.top_logprobs]
     assert len(top) == 5 and [lp for _, lp in top] == sorted((lp for _, lp in top), reverse=True)
     assert (first.token, first.logprob) == top[0] and response.choices[0].message.content == first.token
+    assert response.usage.prompt_tokens > 10 and response.usage.completion_tokens == 1
     assert first.token == greedy.choices[0].message.content == "NOT"  # what generation would have written
     assert 0.5 < sum(math.exp(lp) for _, lp in top) <= 1.0 + 1e-9
     asynchronous = asyncio.run(litellm.acompletion(model=local_model, messages=messages, max_tokens=1,

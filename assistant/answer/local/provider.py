@@ -44,12 +44,12 @@ __all__ = ["LocalLLMHandler", "local_chat_model", "register_local_llm"]
 def _first_token(local: LocalChatModel, request: GenerationRequest, model_response: ModelResponse,
                  optional_params: dict) -> ModelResponse:
     """A reply of one token with its ``top_logprobs`` alternatives (OpenAI's shape): the likeliest first token."""
-    ranked = local.first_token_logprobs(request, max(1, int(optional_params.get("top_logprobs") or 1)))
+    ranked, prompt_tokens = local.first_token_logprobs(request, max(1, int(optional_params.get("top_logprobs") or 1)))
     token, logprob = ranked[0]
     model_response.choices[0].logprobs = ChoiceLogprobs(content=[ChatCompletionTokenLogprob(
         token=token, logprob=logprob, top_logprobs=[TopLogprob(token=t, logprob=lp) for t, lp in ranked])])
     return _fill(model_response, request.model, token, {**_ONE_TOKEN, "usage": {
-        "prompt_tokens": 0, "completion_tokens": 1, "total_tokens": 1}})
+        "prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1}})
 
 
 def _wants_logprobs(optional_params: dict) -> bool:

@@ -220,8 +220,9 @@ class LocalChatModel:
         finally:
             self._generate_lock.release()
 
-    def first_token_logprobs(self, request: GenerationRequest, top: int) -> list[tuple[str, float]]:
-        """The ``top`` likeliest first tokens of the reply and their log-probabilities, most likely first.
+    def first_token_logprobs(self, request: GenerationRequest, top: int) -> tuple[list[tuple[str, float]], int]:
+        """The ``top`` likeliest first tokens of the reply and their log-probabilities, most likely first, and the
+        prompt's length in tokens.
 
         Reads the prompt (from its saved prefix state where there is one) and no further: the model's own
         yes/no ("NOT COVERED" or an answer) as a probability, at the cost of reading the prompt only.
@@ -236,7 +237,7 @@ class LocalChatModel:
         logprobs = logits - logits.max()
         logprobs -= np.log(np.exp(logprobs).sum())
         best = np.argsort(-logprobs)[:top]
-        return [(self._token_text(llm, int(token)), float(logprobs[token])) for token in best]
+        return [(self._token_text(llm, int(token)), float(logprobs[token])) for token in best], len(prompt)
 
     def _count_waiting(self, change: int) -> None:
         with self._count_lock:
