@@ -64,12 +64,12 @@ class RecordingModel:
 
 
 class DecliningModel(RecordingModel):
-    """Declines the papers named in ``declines``, states something of the others, and gives the probability of
-    declining each paper's prompt from ``odds`` (by the paper's place among the sources)."""
+    """Declines the papers whose titles are in ``declines``, states something of the others, and gives the
+    probability of declining each paper's prompt from ``odds`` (by its title; None for the others)."""
 
-    def __init__(self, declines: set[str], odds: dict[str, float]) -> None:
+    def __init__(self, declines: set[str], odds: dict[str, float], question: str = GPTQ_QUESTION) -> None:
         super().__init__()
-        self.declines, self.odds, self.asked = declines, odds, []
+        self.declines, self.odds, self.question, self.asked = declines, odds, question, []
 
     def stream(self, system: str, user: str, **overrides):
         title = re.search(r'[Aa]bstract of "([^"]+)"', user)[1]
@@ -79,7 +79,7 @@ class DecliningModel(RecordingModel):
     def opening_probability(self, system: str, user: str, opening: str, **_) -> float | None:
         title = re.search(r'[Aa]bstract of "([^"]+)"', user)[1]
         self.asked.append(title)
-        assert opening == "NOT COVERED" and user.endswith(f"Question: {GPTQ_QUESTION}")
+        assert opening == "NOT COVERED" and user.endswith(f"Question: {self.question}")
         return self.odds.get(title)
 
 
@@ -351,6 +351,15 @@ def test_the_surer_paper_is_the_one_quoted_when_the_model_declines_it_too(seed):
     answer = engine(seed, model).ask(GPTQ_QUESTION)
     assert len(model.prompts) == 2  # the second paper was asked, and declined too
     assert answer.answer.startswith("The most relevant") and [c.title for c in answer.citations] == titles[1:2]
+
+
+def test_a_question_naming_its_paper_keeps_it(seed):
+    question = "How does GPTQ quantize a 175-billion-parameter GPT model to 3 or 4 bits per weight?"
+    titles = [hit.title for hit in seed.assistant.retrieve(question).hits[:3]]
+    assert titles[0].startswith("GPTQ")
+    model = DecliningModel({titles[0]}, {titles[0]: 0.9, titles[1]: 0.1, titles[2]: 0.1}, question)
+    answer = engine(seed, model).ask(question)
+    assert model.asked == [] and [c.title for c in answer.citations] == titles[:1]
 
 
 def test_rereading_is_off_with_one_paper(seed):
