@@ -735,7 +735,7 @@ class Assistant:
         the model gives no probabilities.
 
         The model's greedy no ("NOT COVERED") is a poor judge alone (asking it about the next papers whenever
-        it declined gave as many wrong answers as right ones: README), but its probability of saying no ranks a
+        it declined gave 5 wrong answers for 1 right one: README), but its probability of saying no ranks a
         reworded question's papers: read for the top 3 of 300 single-paper questions (bench/decline_scores.py),
         this rule moved 10 answers, 8 to the right paper and none away from it.
         """
