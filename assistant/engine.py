@@ -973,8 +973,7 @@ def _after(declined: Reply, again: Reply) -> Reply:
     again.checks = declined.checks + again.checks
     again.tokens = {key: declined.tokens.get(key, 0) + again.tokens.get(key, 0)
                     for key in {*declined.tokens, *again.tokens}}
-    again.shown = True
-    return again
+    return again  # shown already: _write_per_paper sent its paper's title
 
 
 def _said(text: str, question: str, started: float, abstained: bool = False) -> Iterator[AnswerEvent]:
