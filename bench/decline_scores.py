@@ -6,11 +6,12 @@ does; for each of the top K papers the model gets exactly the one-paper prompt a
 prompt, title and whole abstract, then the question; saved states loaded where present) and we read the
 probability that its reply starts "NOT COVERED" (`ChatModel.opening_probability`, as the product reads it):
 
-    ASSISTANT_DATA_DIR=<seed index with llm-states> python bench/decline_scores.py --k 3 --out scores.jsonl
+    ASSISTANT_DATA_DIR=<seed index with llm-states> python bench/decline_scores.py --k 5 --declined-only --out s.jsonl
 
 Writes one JSON line per question (set, gold rank, each paper's P(decline)), then prints per set what the
-product's rule does with them: move from the first paper when its P(no) >= --sure and another's among the first
---read is lower by --margin or more (`--report` prints that for an existing file). Nothing is asserted.
+product's rule does with them: move from the first paper when its P(no) >= --sure to the first of the next papers
+(up to --read papers in all) whose P(no) is lower by --margin or more (`--report` prints that for an existing
+file). Nothing is asserted.
 """
 from __future__ import annotations
 
@@ -28,17 +29,20 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="JSON lines written here")
     parser.add_argument("--sure", type=float, default=0.5, help="the rule's DECLINE_SURE")
     parser.add_argument("--margin", type=float, default=0.2, help="the rule's DECLINE_MARGIN")
-    parser.add_argument("--read", type=int, default=3, help="papers the rule reads (REREAD_PAPERS)")
+    parser.add_argument("--read", type=int, default=4, help="papers the rule reads (REREAD_PAPERS)")
+    parser.add_argument("--lowest", action="store_true",
+                        help="move to the lowest P(no) among those read (the sixteenth session's rule), not to the "
+                             "first one in retrieval order that is low enough (the product's)")
     parser.add_argument("--report", action="store_true", help="only print the table of an existing --out file")
     parser.add_argument("--declined-only", action="store_true",
                         help="read the other papers only when P(no) >= 0.5 on the first (what the product does)")
     args = parser.parse_args()
     if not args.report:
         score(args)
-    report(args.out, args.sure, args.margin, args.read)
+    report(args.out, args.sure, args.margin, args.read, args.lowest)
 
 
-def report(path: str, sure: float, margin: float, read: int) -> None:
+def report(path: str, sure: float, margin: float, read: int, lowest: bool = False) -> None:
     """The rule's moves per set: to the right paper, away from it, between wrong ones."""
     rows = [json.loads(line) for line in open(path)]
     print(f"| questions | n | recall@1 | first declined (P(no) >= {sure}) | moved | to the right paper | "
@@ -52,8 +56,8 @@ def report(path: str, sure: float, margin: float, read: int) -> None:
             pick = 0
             if p and p[0] >= sure:
                 declined += 1
-                best = min(range(1, len(p)), key=lambda i: p[i], default=0)
-                pick = best if best and p[best] <= p[0] - margin else 0
+                low = [i for i in range(1, len(p)) if p[i] <= p[0] - margin]
+                pick = (min(low, key=lambda i: p[i]) if lowest else low[0]) if low else 0
             moved += pick > 0
             right += pick > 0 and row["gold"] == pick
             away += pick > 0 and row["gold"] == 0

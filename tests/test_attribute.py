@@ -309,30 +309,42 @@ def test_every_paper_declining_abstains_unless_the_match_is_close(seed):
 
 
 def _first_papers(seed) -> list[str]:
-    return [hit.title for hit in seed.assistant.retrieve(GPTQ_QUESTION).hits[:3]]
+    return [hit.title for hit in seed.assistant.retrieve(GPTQ_QUESTION).hits[:4]]
 
 
 def test_a_declined_paper_gives_way_to_the_next_one_the_model_is_much_surer_of(seed):
     """The model's probability of declining ranks a reworded question's papers better than its greedy no: when it
-    declines the first paper (P(no) >= 0.5) and one of the next two found reads at least 0.2 less likely to be
-    declined, the answer is written from that one."""
-    first, second, third = _first_papers(seed)
-    model = DecliningModel({first}, {first: 0.9, second: 0.3, third: 0.8})
+    declines the first paper (P(no) >= 0.5) and one of the next three found reads at least 0.2 less likely to be
+    declined, the answer is written from the first such one, and the papers after it are not read."""
+    first, second, third, _ = _first_papers(seed)
+    model = DecliningModel({first}, {first: 0.9, second: 0.8, third: 0.3})
     events = list(engine(seed, model).events(GPTQ_QUESTION))
     assert isinstance(events[0], Sources) and isinstance(events[-1], Final)
     numbers = {paper.title: paper.n for paper in events[0].papers}
-    assert model.asked == [first, second, third]  # the declined paper, then the next two
-    assert [re.search(r'of "([^"]+)"', user)[1] for _, user, _ in model.prompts] == [first, second]
+    assert model.asked == [first, second, third]  # the declined paper, then the next ones until one is surer
+    assert [re.search(r'of "([^"]+)"', user)[1] for _, user, _ in model.prompts] == [first, third]
     streamed = "".join(e.text for e in events if isinstance(e, Delta))
-    assert streamed.startswith(f"{first}: (the model found no answer in its abstract)\n\n{second}: ")
+    assert streamed.startswith(f"{first}: (the model found no answer in its abstract)\n\n{third}: ")
     answer = events[-1].answer
-    assert [c.title for c in answer.citations] == [second] and not answer.abstained
-    assert answer.answer.startswith(f"{second}: {second} reports its results [{numbers[second]}].")
+    assert [c.title for c in answer.citations] == [third] and not answer.abstained
+    assert answer.answer.startswith(f"{third}: {third} reports its results [{numbers[third]}].")
     assert "reread" in answer.timings_ms
 
 
+@pytest.mark.parametrize(("odds", "moved_to"), [
+    ({0: 0.9, 1: 0.65, 2: 0.1}, 1),  # the first paper low enough, in retrieval order, not the lowest
+    ({0: 0.9, 1: 0.8, 2: 0.75, 3: 0.3}, 3),  # the fourth found is read too
+])
+def test_the_first_paper_read_surer_enough_is_answered_from(seed, odds, moved_to):
+    titles = _first_papers(seed)
+    model = DecliningModel({titles[0]}, {titles[i]: p for i, p in odds.items()})
+    answer = engine(seed, model).ask(GPTQ_QUESTION)
+    assert model.asked == titles[: moved_to + 1]
+    assert [c.title for c in answer.citations] == [titles[moved_to]]
+
+
 @pytest.mark.parametrize(("odds", "why"), [
-    ({0: 0.9, 1: 0.75, 2: 0.8}, "no paper is 0.2 less likely to be declined"),
+    ({0: 0.9, 1: 0.75, 2: 0.8, 3: 0.71}, "no paper is 0.2 less likely to be declined"),
     ({0: 0.45, 1: 0.05, 2: 0.05}, "the model's no on the first paper was not sure (< 0.5)"),
     ({}, "the model gives no probabilities"),
 ])

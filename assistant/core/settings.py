@@ -187,10 +187,11 @@ class LLMSettings(BaseModel):
         0.35, ge=0, le=1, description="... and reads it at least this close (the watermarking question, which the "
                                       "collection lacks, read 0.30; users' questions quoted so, 0.40 or more).")
     reread_papers: int = Field(
-        3, ge=1, description="When the model declines a one-paper answer's paper (its probability of 'NOT COVERED' "
-                             "at least 0.5), it reads this many of the papers found first for that probability, and "
-                             "answers from the one it is surer of by 0.2 or more (calibrated, bench/README.md). Needs "
-                             "log-probabilities from the model (the embedded one gives them). 1 turns this off.")
+        4, ge=1, description="When the model declines a one-paper answer's paper (its probability of 'NOT COVERED' "
+                             "at least 0.5), it reads that probability for up to this many of the papers found "
+                             "first, in order, and answers from the first it is surer of by 0.2 or more (calibrated, "
+                             "bench/README.md). Needs log-probabilities from the model (the embedded one gives "
+                             "them). 1 turns this off.")
     paper_tokens: int = Field(70, ge=16, description="Most tokens generated per paper in an attributed answer.")
     n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model.")
     n_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
