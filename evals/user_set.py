@@ -477,6 +477,118 @@ SINGLES: list[tuple[str, str]] = [
                                         "versions, instead of patch by patch, and beats denoisers?"),
     ("One-Shot Generative Domain Adaptation", "Adapting a face generator to a fresh painting look from a single "
                                               "sample?"),
+    # Seventeenth session: 48 more, written after every tuning choice so far (none tuned on them).
+    ("3D representation in 512-Byte", "Roughly how far can a one-megabyte 3D mesh be squeezed into codes for a "
+                                      "next-piece shape generator, and how accurate is it afterwards?"),
+    ("A Multi-Level Framework for Accelerating", "Can I cut the bill for pretraining a BERT-sized encoder by first "
+                                                 "training a squashed, narrower copy and then unfolding its weights "
+                                                 "into the full one? How much does it save?"),
+    ("ACDiT:", "Is there a picture and clip generator that sits halfway between writing the output piece by piece and "
+               "denoising all of it at once, with an adjustable chunk size?"),
+    ("Analyzing Transformer Dynamics", "Is there a theory that a chatbot's cleverness is nothing but the odds of the "
+                                       "trails it walks through its embedding geometry, with the prompt only narrowing "
+                                       "which trails get picked?"),
+    ("Best of Both Worlds:", "Should I use attention or a state-space style recurrence when treating a graph as "
+                             "sequences, and is mixing them better?"),
+    ("Bridging Different Language Models", "Can I swap the text-understanding part of a picture generator for a newer "
+                                           "chatbot like Llama, without touching either one's original weights?"),
+    ("Channel Vision Transformers", "Microscope and satellite pictures come with lots of separate bands, and some may "
+                                    "be missing at test time; is there an attention-based classifier that treats each "
+                                    "band on its own?"),
+    ("Conditional Cross Attention Network", "Fashion photo search on one attribute at a time, like only the sleeve cut "
+                                            "or only the colour, without training a separate net per attribute?"),
+    ("CorpusBrain:", "For fact checking and open-domain QA, can the search step be replaced by one pretrained model "
+                     "that writes out the relevant Wikipedia page's name directly, with no index at all?"),
+    ("DDMI:", "One generator for pictures, 3D objects, NeRFs and clips alike, treating each as a smooth "
+              "coordinate-to-value mapping instead of a pixel grid?"),
+    ("Diffscaler:", "Can a single pretrained image denoiser be stretched to several new datasets at once by learning "
+                    "only a tiny set of extra weights per job?"),
+    ("Disentanglement via Latent Quantization", "How do I get an autoencoder to keep factors like colour, size and "
+                                                "position in separate codes? Would rounding each hidden coordinate to "
+                                                "a few learned values help?"),
+    ("DSFormer:", "How much further can a BERT-style model be shrunk if each weight matrix is written as a small full "
+                  "matrix times a partly-zero one, compared with plain low-rank?"),
+    ("Efficient Long-Range Transformers", "Global mixing in just a handful of layers of a long-text model, local "
+                                          "elsewhere: how much cheaper does that get?"),
+    ("Examining User-Friendly", "Review of lightweight, freely downloadable alternatives to the big closed chatbots?"),
+    ("Fine-Tuning Visual Autoregressive", "Teaching a coarse-to-fine, resolution-by-resolution picture generator my "
+                                          "own teddy bear from a handful of photos, quicker than with denoisers?"),
+    ("FMViT:", "Which deployment-friendly image backbone blends fine and coarse detail and beats ResNet-101 by a "
+               "couple of points at equal speed on Nvidia's inference engine? What's its score?"),
+    ("Generative AI for Autonomous Driving", "Any overview of how the new content-making models, from GANs to "
+                                             "chatbots, could help robot cars, like faking rare road situations for "
+                                             "testing?"),
+    ("Generative Pretrained Hierarchical", "A single pretrained predictor for electricity and traffic logs that rolls "
+                                           "forward one chunk at a time so any look-ahead length works, trained on a "
+                                           "pile of varied sources?"),
+    ("GPT4Video:", "How much does a chatbot that both watches and makes clips beat earlier ones at video Q&A?"),
+    ("High-Resolution Image Synthesis", "Where did the idea come from of having the noise-removal picture maker work "
+                                        "in a compressed code instead of raw pixels, to slash what it costs to train?"),
+    ("Hybrid Distillation:", "Can one network get the crisp overall features of contrastive pretraining plus the "
+                             "varied local focus of hide-and-rebuild pretraining, by imitating two different "
+                             "pretrained nets at once?"),
+    ("In-Context Learning through the Bayesian", "Do attention nets that pick up a mapping from examples in the prompt "
+                                                 "behave like the textbook optimal Bayes estimator, even for sums of "
+                                                 "sines?"),
+    ("iTransformer:", "Is there a forecaster that keeps the standard transformer parts untouched and simply swaps the "
+                      "axes, one token per variable instead of per time step, so longer look-back windows actually "
+                      "help?"),
+    ("LaVin-DiT:", "How many vision jobs can one big denoising generalist do just from demo input/output pairs, and up "
+                   "to how many weights was it grown?"),
+    ("LiT:", "Picture denoiser whose cost grows only linearly with image size, initialised from a full one: what "
+             "fraction of the training time does it save?"),
+    ("Lumina-mGPT:", "Can a plain decoder-only chatbot architecture, trained on mixed text and pictures, draw "
+                     "photoreal pictures of any size and also do depth estimation?"),
+    ("MatterGPT:", "Inventing new inorganic crystals that hit several targets at once, like conductivity and "
+                   "stability, by having a chatbot-style generator spell them out character by character?"),
+    ("MiniGPT-4:", "Roughly how much caption data did it take to bolt a locked photo encoder onto an open chatbot with "
+                   "a single bridging layer?"),
+    ("NViST:", "Can I render unseen angles of an object from one casual snapshot with clutter behind it, in a single "
+               "shot with no per-scene fitting?"),
+    ("Pix2Shape:", "Recovering a scene's 3D geometry from a lone picture without any depth or shape labels, by "
+                   "rendering tiny surface discs and training adversarially?"),
+    ("Position Prediction as an Effective", "Pretraining by having the net guess where each patch belongs, instead of "
+                                            "filling in blanks?"),
+    ("Pyramid Vision Transformer:", "How much better than a ResNet-50 is an all-attention backbone with multi-scale "
+                                    "outputs for spotting objects in COCO with a standard one-stage detector, at the "
+                                    "same size?"),
+    ("Reinforcement Learning for Generative AI", "Is there a broad review of using reward-driven tuning on generators "
+                                                 "of prose, pictures and more, as opposed to just maximising "
+                                                 "likelihood?"),
+    ("RepQuant:", "Compressing big attention models to fewer bits after training without redoing it: can elaborate "
+                  "rounding schemes be folded into simple chip-friendly rounding at run time, so the normalisation and "
+                  "softmax outputs survive?"),
+    ("RestoreX-AI:", "By how much does checking whether de-weathered photos actually help a car's object detector "
+                     "raise mAP in dust storms and snow?"),
+    ("Scaling Diffusion Transformers Efficiently", "How much faster does a picture denoiser converge when the learning "
+                                                   "rate tuned on a tiny version is reused on the big one with the "
+                                                   "right parametrisation?"),
+    ("SimVLG:", "By what factor can you speed up pretraining a picture-to-words generator that sits on a locked "
+                "chatbot, by fusing lookalike visual pieces progressively?"),
+    ("Sparse then Prune:", "How many points does a sparsity-encouraging penalty before trimming an image transformer "
+                           "buy on the hundred-class CIFAR set?"),
+    ("StudioGAN:", "Is there a toolkit to retrain well-known adversarial picture makers under one recipe? How many "
+                   "designs?"),
+    ("Taming Feed-forward Reconstruction", "Can a pretrained single-photo 3D reconstructor double as the compressor "
+                                           "for a text-to-3D generator, saving me from training one?"),
+    ("The Need for Speed:", "How much worse does BERT get if I trim a pretrained transformer in one go, no fine-tuning "
+                            "afterwards, under a fixed compute budget? Does the same trick work for image "
+                            "classifiers?"),
+    ("Token Reduction Should Go Beyond", "Opinion piece arguing that trimming the number of input pieces a generative "
+                                         "model sees matters beyond speed, like reducing made-up facts?"),
+    ("Towards Multi-Task Multi-Modal", "A doctoral dissertation on making clips with matching audio, where an "
+                                       "LLM-style generator outdoes denoisers and a learned video compressor beats "
+                                       "H.265-type formats?"),
+    ("Transformers as Decision Makers", "Is there math explaining which explore-exploit algorithms, like "
+                                        "confidence-bound bandit rules, a sequence model ends up copying after being "
+                                        "taught on logged runs, and how badly a mismatch between the logged and ideal "
+                                        "policies hurts?"),
+    ("Understanding In-Context Learning in", "Can attention nets pick up true/false logic rules from prompt examples, "
+                                             "and do attention-free models manage the same?"),
+    ("VDT:", "One clip model that forecasts, fills in between frames, animates stills and completes footage, depending "
+             "on which parts you hide?"),
+    ("VSTAR:", "Text-to-clip models make near-static footage for prompts like a flower blooming; can I get longer, "
+               "more changing clips without retraining, e.g. by having a chatbot write a storyline?"),
 ]
 
 # Topics shared by the list and filter questions. Each rule was checked by reading the abstracts it selects;
