@@ -737,7 +737,8 @@ class Assistant:
         The model's greedy no ("NOT COVERED") is a poor judge alone (asking it about the next papers whenever
         it declined gave 5 wrong answers for 1 right one: README), but its probability of saying no ranks a
         reworded question's papers: read for the top 5 of 300 single-paper questions (bench/decline_scores.py),
-        this rule over the top 4 moved 12 answers, 10 to the right paper and none away from it. Retrieval order
+        this rule over the top 4 moved 12 answers, 10 to the right paper and none away from it; on 48 questions
+        written afterwards it moved 6, 2 to the right paper and 2 away from it (bench/README.md). Retrieval order
         breaks ties: taking the lowest probability instead moved a dev answer from its right second paper to a
         fourth read 0.0005 lower.
         """

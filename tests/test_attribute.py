@@ -136,6 +136,9 @@ def test_text_that_may_become_the_decline_word_is_held_back():
     ("What research is there on pruning?", True),
     # ... and one-answer questions that share words with them
     ("Which objective works best?", False),
+    ("A pretrained predictor that rolls forward one chunk at a time so any look-ahead length works, trained on many "
+     "sources?", False),  # users' u135 was answered as a listing of six papers
+    ("I need a method that works if any other approach works too.", False),
     ("Which work addresses singing voice synthesis for unseen singers?", False),
     ("Are state space models really better than transformers?", False),
     ("Text-to-image models hallucinate new objects. Is there a method that fetches real photos?", False),

@@ -48,7 +48,9 @@ _KINDS = r"(?:papers|studies|methods|approaches|models|articles|surveys|publicat
 _LEAD = r"(?:(?!(?:in|for|when|how|why|where|are|is|do|does|can|could|has|have|what|which|the|a|an)\b)[\w-]+\s+)"
 _LIST_QUESTION = re.compile(
     rf"\b(?:which|what|any|some|other)\s+(?:[\w-]+\s+){{0,4}}?{_KINDS}\b"
-    r"|\b(?:which|what|any|some|other)\s+(?:[\w-]+\s+){0,4}?works\b(?!\s+(?:from|with|on|by|in|well|best|better|for)\b)"
+    # "works" as papers, not the verb: "... so any look-ahead length works, trained on ..." is a clause of its own.
+    r"|(?<!\bso )(?<!\bif )(?<!\bthat )(?<!\bwhether )(?<!\bas )(?<!\bany )(?<!\bsome )"
+    r"\b(?:which|what|any|some|other)\s+(?:[\w-]+\s+){0,4}?works\b(?!\s+(?:from|with|on|by|in|well|best|better|for)\b)"
     rf"|\b(?:list|name|find|show)\s+(?:me\s+)?(?:all\s+|the\s+|some\s+)?(?:[\w-]+\s+){{0,3}}?{_KINDS}\b"
     r"|\bwhat\s+(?:[\w-]+\s+){0,3}?work\s+(?:in|on|about|from|appeared|came|was|is)\b"
     r"|\bpapers\s+(?:that|which|on|about|using|proposing|with|in|from)\b"
