@@ -29,13 +29,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="JSON lines written here")
     parser.add_argument("--report", action="store_true", help="only print the tables of an existing --out file")
+    parser.add_argument("--ids", default="", help="only these question ids, comma-separated (default: all)")
     args = parser.parse_args()
     if not args.report:
-        answer(args.out)
+        answer(args.out, {i for i in args.ids.split(",") if i})
     report(args.out)
 
 
-def answer(path: str) -> None:
+def answer(path: str, ids: set[str]) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from assistant.core.models import Delta, Final, Sentence, Sources
     from assistant.core.settings import Settings
@@ -45,6 +46,8 @@ def answer(path: str) -> None:
     bot.warm_up()
     with open(path, "w") as out:
         for name, case in list_questions():
+            if ids and case["id"] not in ids:
+                continue
             titles, final, entries = [], None, []
             for event in bot.events(case["question"]):
                 if isinstance(event, Sources):

@@ -651,6 +651,31 @@ TOPICS: dict[str, Topic] = {
     "surveys": Topic(
         r"survey", where="title",
         include={"Generative AI for Autonomous Driving": "a survey, though its title does not say so"}),
+    # Seventeenth session: the topics of l022-l030.
+    "graph learning": Topic(r"graph transformer|graph neural|message[- ]passing|graph generative|graph sequence model"),
+    "distillation": Topic(r"distill|teacher-student", where="title"),
+    "autonomous driving": Topic(
+        r"autonomous (driving|vehicles?)|self-driving|driving(-scene| data| videos)",
+        exclude={"VDT:": "driving clips are one of several test scenarios of a general video model"}),
+    "chemistry and materials": Topic(
+        r"molecul|chemical|crystal|solid-state|additive manufacturing|3D printing|bio-?inspired", min_hits=2),
+    "multimodal llms": Topic(
+        r"vision[- ](and[- ])?language|language[- ]vision|visual language|multi-?modal large language", where="title",
+        include={"Lumina-mGPT:": "a GPT-style multimodal model that also answers questions about images",
+                 "Yi:": "its family includes vision-language chat models built on the Yi LLMs"},
+        exclude={"BUS:": "vision-language pretraining without a large language model",
+                 "The Neglected Tails": "CLIP-style zero-shot recognition; no language model talks about images"}),
+    "representation alignment": Topic(r"representation alignment|\bREPA\b|vision foundation model aligned"),
+    "3d reconstruction": Topic(
+        r"view synthesis|3D reconstruction|surface reconstruction|human rendering|3D scenes from images",
+        where="title"),
+    "self-supervised vision": Topic(
+        r"self-supervised vision|masked (autoencoders?|modeling)|pretraining strategy", where="title",
+        include={"LMD:": "a faster masked-autoencoder-style pretraining method; its title says only image "
+                         "reconstruction"}),
+    "benchmarks": Topic(
+        r"benchmark", where="title",
+        include={"Beyond the Imitation Game": "introduces the BIG-bench benchmark; the title does not say so"}),
 }
 
 # (question, topic): "which papers ..." questions; every paper of the topic is a right answer.
@@ -682,6 +707,25 @@ LISTS: list[tuple[str, str]] = [
     ("Which papers shrink trained language models by pruning, slicing or factorising their weights?",
      "llm compression"),
     ("Which papers in the collection are surveys?", "surveys"),
+    # Seventeenth session: 9 more, written after every tuning choice (none tuned on them).
+    ("What work in the collection builds general-purpose neural networks for graph data (nodes and edges), like graph "
+     "transformers or large pretrained graph models?", "graph learning"),
+    ("Which papers are mainly about teacher-student training, where a student network learns to do the job of an "
+     "already-trained teacher network?", "distillation"),
+    ("What work in the collection is aimed at self-driving cars, such as street-scene perception or simulating driving "
+     "footage?", "autonomous driving"),
+    ("Which papers use generative models for chemistry or materials science, like inventing new molecules, crystals or "
+     "3D-printable structures?", "chemistry and materials"),
+    ("Which papers hook a large language model up to images or video, so that it can look at them and answer "
+     "questions or chat about them?", "multimodal llms"),
+    ("Which papers make image diffusion models train faster by aligning their features or latent space with a "
+     "pretrained vision encoder such as DINO?", "representation alignment"),
+    ("What work in the collection recovers real objects, people or scenes in 3D from photos, video or scanned points, "
+     "or renders them from new viewpoints? Not generators that make up new 3D assets.", "3d reconstruction"),
+    ("Which papers pretrain image models without labels, masked-autoencoder style or with some other self-supervised "
+     "task?", "self-supervised vision"),
+    ("What work in the collection mainly puts forward a benchmark, a shared test suite for comparing many models?",
+     "benchmarks"),
 ]
 
 # (question, filters, topic or None). "Mid-March" is read as the 15th.

@@ -20,6 +20,11 @@ def test_a_name_is_missing_when_no_found_paper_has_it():
     # Descriptions and the field's everyday acronyms are not names to check.
     everyday = "Which papers quantize LLMs to 4-bit on one GPU with top-5 accuracy kept?"
     assert missing_names(everyday, titles, texts) == []
+    # ... nor a generic one joined to plain words (users' fresh list l025 abstained for "3D-printable"), while a
+    # name joined to them still is one.
+    described = "Which papers invent new molecules, crystals or 3D-printable structures, or do text-to-3D?"
+    assert missing_names(described, titles, texts) == []
+    assert missing_names("How does BERT-base compare with GPT-4 here?", titles, texts) == ["BERT-base", "GPT-4"]
 
 
 def test_the_original_paper_of_something_newer_papers_mention_abstains(seed):

@@ -129,7 +129,7 @@ def test_split_selection_keeps_one_split():
     cases = load_dataset(USER_SET)
     heldout, tune = select_cases(cases, split="heldout"), select_cases(cases, split="tune")
     assert {c.split for c in heldout} == {"heldout"} and {c.split for c in tune} == {"tune"}
-    assert (len(heldout), len(tune)) == (72, 148) and select_cases(cases, split="all") == cases
+    assert (len(heldout), len(tune)) == (75, 154) and select_cases(cases, split="all") == cases
     assert [c.id for c in select_cases(cases, types=("filter",), split="heldout")] == [
         "f003", "f006", "f009", "f012", "f015", "f018", "f021", "f024", "c003", "c006", "c009"]
     assert {c.split for c in select_cases(cases, split="heldout", limit=9)} == {"heldout"}

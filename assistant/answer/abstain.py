@@ -110,9 +110,18 @@ def names_of(question: str) -> list[str]:
         # GPT-4, T5, ERA5, WMT14, YOLOv8; not "top-5", "152-layer", "fp16" or "17x", which describe, not name.
         letters_and_digits = (word[0].isalpha() and any(c.isupper() for c in word)
                               and any(c.isdigit() for c in word))
-        if (inner_capital or letters_and_digits) and len(word) >= 2 and _squash(word) not in GENERIC:
+        if (inner_capital or letters_and_digits) and len(word) >= 2 and _squash(word) not in GENERIC \
+                and not _generic_compound(word):
             names.append(word)
     return list(dict.fromkeys(names))
+
+
+def _generic_compound(word: str) -> bool:
+    """A generic name joined to plain words describes, it does not name: "3D-printable", "Text-to-3D", "GPU-hours"
+    (a fresh user list question about materials abstained for "3D-printable", which no abstract spells so)."""
+    parts = word.split("-")
+    plain = [part.isalpha() and not any(c.isupper() for c in part[1:]) for part in parts]
+    return len(parts) > 1 and all(ok or _squash(part) in GENERIC for part, ok in zip(parts, plain, strict=True))
 
 
 def _in_any(name: str, squashed_texts: list[str]) -> bool:
