@@ -807,10 +807,8 @@ class Assistant:
             text = statement(raw, ev.n, max_sentences=1 if listing else 2)
             if text is None:
                 if listing and ev.best:  # quoted: a listed paper's decline does not tell it from the others
-                    quote = quoted(ev.best, ev.n)
-                    yield Delta(text=(" " if shown else "") + quote.text)
-                    kept.append(lead + quote.text)  # kept only if another paper is stated (below)
-                    quotes.append(quote)
+                    # kept only if another paper is stated (below)
+                    yield Delta(text=(" " if shown else "") + _quoted_in_place(ev, lead, kept, quotes))
                     continue
                 yield Delta(text="(the model found no answer in its abstract)")
                 continue
@@ -831,10 +829,7 @@ class Assistant:
                 continue
             said_nothing += any(check.reason and check.reason.startswith(SAYS_NOTHING) for check in checks)
             if ev.best:  # the paper's own most relevant sentence stands in for what the model made up
-                quote = quoted(ev.best, ev.n)
-                yield Delta(text=" " + quote.text)
-                kept.append(lead + quote.text)
-                quotes.append(quote)
+                yield Delta(text=" " + _quoted_in_place(ev, lead, kept, quotes))
         if said:
             reply.text, reply.checks = "\n\n".join(kept), reply.checks + quotes
         elif not reply.checks or said_nothing:
@@ -975,6 +970,15 @@ def collection_text(summary: CollectionSummary) -> str:
              'Ask about a topic ("Which papers …?"), name a feed ("… in the Mar 13 feed") or ask for papers with '
              "code; every answer cites the abstracts it comes from."]
     return "\n\n".join(lines)
+
+
+def _quoted_in_place(ev: Evidence, lead: str, kept: list[str], quotes: list[SentenceCheck]) -> str:
+    """A listed or answered paper's most relevant sentence, quoted where its statement would be: the entry is kept
+    and the quote counted with the answer's checks; returns the quote's text."""
+    quote = quoted(ev.best, ev.n)
+    kept.append(lead + quote.text)
+    quotes.append(quote)
+    return quote.text
 
 
 def _after(declined: Reply, again: Reply) -> Reply:
