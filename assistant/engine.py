@@ -41,6 +41,7 @@ from assistant.answer.attribute import (
     paper_prompt,
     papers_asked_for,
     select_evidence,
+    split_listing,
     statement,
     to_quote,
     unusable_statement,
@@ -48,6 +49,7 @@ from assistant.answer.attribute import (
 from assistant.answer.citations import citation_of, unusable_reply, verify_citations, with_evidence
 from assistant.answer.context import (
     GENERATION_FAILED_NOTE,
+    NEARBY_HEADING,
     NOT_ANSWERED,
     Context,
     abstention_text,
@@ -59,6 +61,7 @@ from assistant.answer.context import (
     only_narrows,
     stands_alone,
     topic_question,
+    uncited_list,
 )
 from assistant.answer.kinds import Kind, declares
 from assistant.answer.llm import NO_LLM, ChatModel, build_chat_model
@@ -576,18 +579,20 @@ class Assistant:
         if note:
             yield Delta(text=note)
         named: list[int] = []
+        nearby: list[Evidence] = []  # a listing's papers named after its answer, uncited (split_listing)
         if found.those:  # the previous answer's papers that pass, then new ones the listing gate keeps
             chosen = [ev for ev in evidence if ev.hit.paper_id in found.shown]
-            chosen += [ev for ev in self._choose(query, evidence, True) if ev.hit.paper_id not in found.shown]
+            chosen += [ev for ev in sum(self._choose(query, evidence, True), []) if ev.hit.paper_id not in found.shown]
         elif found.by_filter:
             chosen = evidence
         else:  # a question naming two or more of the found papers ("Compare GPTQ and RepQuant") is about each
             named = papers_named(query, [ev.hit.title for ev in evidence]) if not found.listing else []
-            chosen = [evidence[i] for i in named] if len(named) > 1 else self._choose(query, evidence, found.listing)
+            chosen, nearby = (([evidence[i] for i in named], []) if len(named) > 1
+                              else self._choose(query, evidence, found.listing))
         if (asked := papers_asked_for(question)) and not found.those:  # "Give me three papers on …": three at most
-            chosen = chosen[:asked]
-        if found.newest and len(chosen) > 1:  # the most recently listed first, each paper's order kept otherwise
-            chosen = sorted(chosen, key=lambda ev: -_newest_day(ev.hit.feeds))
+            chosen, nearby = chosen[:asked], nearby[:max(asked - len(chosen), 0)]
+        if found.newest and len(chosen) + len(nearby) > 1:  # the most recent first, each paper's order kept otherwise
+            chosen, nearby = (sorted(papers, key=lambda ev: -_newest_day(ev.hit.feeds)) for papers in (chosen, nearby))
             note += NEWEST_FIRST
             yield Delta(text=NEWEST_FIRST)
         reply = Reply()
@@ -597,7 +602,8 @@ class Assistant:
             yield Delta(text=reply.text)
         elif context is None:
             deadline = time.monotonic() + self.settings.llm.timeout  # one timeout for every call of this answer
-            reply = yield from self._write_per_paper(question, chosen, chat_model, timer, started, deadline)
+            reply = yield from self._write_per_paper(question, chosen, chat_model, timer, started, deadline,
+                                                     listing=len(chosen) > 1 or bool(nearby))
             if reply.declined and len(chosen) == 1 and not found.listing and not found.named and not named:
                 with timer.stage("reread"):
                     other = self._surer_paper(question, chosen[0], evidence, chat_model, deadline)
@@ -625,6 +631,10 @@ class Assistant:
                         + extractive_text(chosen, sparse=self.sparse))
             yield Delta(text=("\n\n" if reply.shown else "") + fallback)
             reply.text = fallback
+        if nearby:
+            more = uncited_list(NEARBY_HEADING, [ev.hit for ev in nearby])
+            yield Delta(text="\n\n" + more)
+            reply.text += "\n\n" + more
         cleaned, citations, removed = verify_citations(reply.text, sources)
         cleaned = note + cleaned
         citations = with_evidence(citations, reply.checks)
@@ -756,7 +766,8 @@ class Assistant:
         return next((ev for ev in others if (p := no(ev)) is not None and p <= first - DECLINE_MARGIN), None)
 
     def _write_per_paper(self, question: str, chosen: list[Evidence], chat_model: ChatModel, timer: Timer,
-                         started: float, deadline: float | None = None) -> Generator[AnswerEvent, None, Reply]:
+                         started: float, deadline: float | None = None,
+                         listing: bool | None = None) -> Generator[AnswerEvent, None, Reply]:
         """The attributed answer: one short statement per chosen paper, from its abstract alone, marked by us.
 
         Each statement starts with its paper's title (sent before the model is called, so the reader knows at
@@ -772,8 +783,9 @@ class Assistant:
         reply, kept, quotes, said, said_nothing = Reply(), [], [], 0, 0
         deadline = time.monotonic() + self.settings.llm.timeout if deadline is None else deadline
         encoding = self.settings.ingest.tokenizer
-        # A list gets one sentence per paper, stopped at its full stop: five papers must not take a minute.
-        listing = len(chosen) > 1
+        # A list gets one sentence per paper, stopped at its full stop: five papers must not take a minute. A
+        # listing stating one paper (its others named uncited after it) is still written as one.
+        listing = len(chosen) > 1 if listing is None else listing
         limits = {"max_tokens": self.settings.llm.paper_tokens, **({"stop": [". ", "\n"]} if listing else {})}
         system = self.prompts.paper_list_system if listing else self.prompts.paper_system
         for ev in chosen:
@@ -892,12 +904,15 @@ class Assistant:
             papers = [got or next(fetched) for got in papers]
         return [float((vectors @ vector).max()) if len(vectors) else 0.0 for _, vectors in papers]
 
-    def _choose(self, query: str, evidence: list[Evidence], listing: bool) -> list[Evidence]:
-        """The papers an answer states something about (`choose_papers`); a listing also reads the paper reader."""
+    def _choose(self, query: str, evidence: list[Evidence],
+                listing: bool) -> tuple[list[Evidence], list[Evidence]]:
+        """The papers an answer states something about (`choose_papers`), and a listing's nearby ones it names
+        uncited (`split_listing`); a listing reads the paper reader for both."""
         llm = self.settings.llm
         reader = self._reader_scores(query, [ev.hit for ev in evidence]) if listing and self.reader else None
-        return choose_papers(evidence, listing, llm.list_papers, llm.list_close_read if reader else llm.list_close,
-                             reader, llm.list_reader_margin)
+        chosen = choose_papers(evidence, listing, llm.list_papers, llm.list_close_read if reader else llm.list_close,
+                               reader, llm.list_reader_margin)
+        return split_listing(evidence, chosen, reader, llm.list_sure_margin)
 
     def _coverage(self, query: str, hits: list[Hit]) -> float:
         """Share of the query's BM25 terms in the first hit (what retrieval's relevance verdict reads)."""

@@ -50,7 +50,7 @@ def main() -> None:
                 continue
             evidence = select_evidence(found.query, [(hit, bot._paper_text(hit)) for hit in found.hits], bot.sparse,
                                        bot.sentence_vectors)
-            for place, ev in enumerate(bot._choose(found.query, evidence, True)):
+            for place, ev in enumerate(sum(bot._choose(found.query, evidence, True), [])):  # stated, nearby
                 p = chat.opening_probability(bot.prompts.paper_list_system,
                                              list_entry_prompt(bot.prompts.paper_list_answer, case["question"], ev),
                                              DECLINED)

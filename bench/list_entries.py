@@ -6,8 +6,9 @@ product's event stream (`Assistant.events`, the embedded model, the attributed p
 "stated" (a supported sentence of the model's), "unsupported" (its statement failed the support check: the
 product quotes the paper instead) or "declined" (the model said the evidence does not answer), and gold or not.
 It writes one JSON line per question and prints, per set, how often each outcome was a right paper and the
-listings' mean precision / recall under three policies for declined papers: dropped, kept quoted, and keeping
-only stated papers.
+listings' mean precision / recall of what the answer cited, of what it cited or named uncited after the listing
+(its nearby papers, `split_listing`), and under three policies for declined papers: dropped, kept quoted, and
+keeping only stated papers.
 
     ASSISTANT_DATA_DIR=<seed index> python bench/list_entries.py --out entries.jsonl
     python bench/list_entries.py --report --out entries.jsonl
@@ -38,6 +39,7 @@ def main() -> None:
 
 def answer(path: str, ids: set[str]) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from assistant.answer.context import NEARBY_HEADING
     from assistant.core.models import Delta, Final, Sentence, Sources
     from assistant.core.settings import Settings
     from assistant.engine import Assistant
@@ -68,8 +70,11 @@ def answer(path: str, ids: set[str]) -> None:
                 entry["outcome"] = ("stated" if any(entry["supported"]) else "unsupported" if entry["supported"]
                                     else "declined")
             cited = sorted(c.title for c in final.citations) if final else []
+            # Papers named uncited after the listing (`split_listing`): "- Title (feeds)" under NEARBY_HEADING.
+            after = final.answer.split(NEARBY_HEADING, 1)[1] if final and NEARBY_HEADING in final.answer else ""
+            nearby = [t for t in titles if f"- {t}" in after]
             row = {"set": name, "id": case["id"], "gold": len(case["gold_titles"]), "entries": entries,
-                   "cited": cited}
+                   "cited": cited, "nearby": nearby}
             out.write(json.dumps(row) + "\n")
             out.flush()
             print(name, case["id"], [(e["outcome"][0], int(e["gold"])) for e in entries], flush=True)
@@ -78,6 +83,7 @@ def answer(path: str, ids: set[str]) -> None:
 
 POLICIES = {
     "current (the run's answer)": None,
+    "current, nearby papers named": "named",
     "declined dropped": lambda e: e["outcome"] != "declined",
     "declined kept, quoted": lambda e: True,
     "only stated papers": lambda e: e["outcome"] == "stated",
@@ -104,7 +110,9 @@ def report(path: str) -> None:
         for name in outcomes:
             p, r = [], []
             for row in (row for row in rows if row["set"] == name and row["entries"]):
-                if keep is None or not any(e["outcome"] == "stated" for e in row["entries"]):
+                if keep == "named":  # cited or named uncited: what the reader is shown
+                    listed = row["cited"] + row.get("nearby", [])
+                elif keep is None or not any(e["outcome"] == "stated" for e in row["entries"]):
                     listed = row["cited"]  # nothing stated: all quoted or abstained, whatever the policy
                 else:
                     listed = [e["title"] for e in row["entries"] if keep(e)]

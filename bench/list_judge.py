@@ -76,7 +76,7 @@ def measure(out: Path, most_cases: int | None) -> None:
                 evidence = select_evidence(found.query, [(h, engine._paper_text(h)) for h in found.hits],
                                            engine.sparse, engine.sentence_vectors)
                 reader = engine._reader_scores(found.query, [ev.hit for ev in evidence]) if engine.reader else None
-                stated = engine._choose(found.query, evidence, True)
+                stated = sum(engine._choose(found.query, evidence, True), [])  # stated, then named nearby
                 gold = scorer.gold_ids(case)
                 # The entry prompts of one question first, then the judge's: each shares its prefix with the last.
                 prompts = engine.prompts

@@ -6,12 +6,16 @@ the engine (so filters said in the question are read, as in the product), select
 least list_close x the first's (at most ``llm.list_papers``). Prints, per split, retrieval recall@k and
 the precision / recall / F1 of the stated papers against the gold set, and the papers per answer. With
 ``--reader-margin``, a stated paper must also be within that margin of the first paper's paper-reader cosine
-(the product's rule when the reader's vectors are there; "-" = no reader gate). Tune on the 'tune' rows; the
-'heldout' rows are there to confirm, not to pick from.
+(the product's rule when the reader's vectors are there; "-" = no reader gate). With ``--sure-margin``, only the
+papers within that margin of the first's reader cosine count as stated (cited), the others the gate lets through
+being named uncited (`split_listing`): P / R are then the cited papers', "named R" the recall of all the papers
+the answer names. Tune on the 'tune' rows; the 'heldout' rows are there to confirm, not to pick from.
 
     ASSISTANT_DATA_DIR=/tmp/evaldata python bench/listing.py [--k 5 8 10 15] [--most 6 8 10]
     ASSISTANT_DATA_DIR=/tmp/evaldata python bench/listing.py --k 10 --most 6 --close 0.5 0.6 0.7 \
         --reader-margin 0.08 0.1 0.12 0.15 0.2 [--dataset evals/datasets/dev.jsonl --types multi]
+    ASSISTANT_DATA_DIR=/tmp/evaldata python bench/listing.py --k 10 --most 6 --close 0.6 --reader-margin 0.12 \
+        --sure-margin 0.04 0.06 0.08 0.12
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assistant.answer.attribute import choose_papers, select_evidence  # noqa: E402
+from assistant.answer.attribute import choose_papers, select_evidence, split_listing  # noqa: E402
 from assistant.core.settings import load_settings  # noqa: E402
 from assistant.engine import Assistant  # noqa: E402
 from evals.dataset import load_dataset  # noqa: E402
@@ -37,6 +41,8 @@ def main() -> None:
     parser.add_argument("--close", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9])
     parser.add_argument("--reader-margin", type=float, nargs="+", default=[None],
                         help="gate stated papers on the paper reader's cosine (default: no gate)")
+    parser.add_argument("--sure-margin", type=float, nargs="+", default=[None],
+                        help="cite only the papers this close to the first's reader cosine, name the rest")
     parser.add_argument("--types", nargs="+", default=["list", "filter"],
                         help="case types to score ('multi' for the dev set's multi-paper questions)")
     args = parser.parse_args()
@@ -46,8 +52,8 @@ def main() -> None:
     cases = [c for c in load_dataset(args.dataset, engine.paper_titles().values()) if c.type in args.types]
     print(f"{len(cases)} {'/'.join(args.types)} cases ({sum(c.split == 'tune' for c in cases)} tune); "
           f"listing detected for {sum(engine.retrieve(c.questions[-1]).listing for c in cases)}")
-    print("| split | k | most | close | reader margin | recall@k | P | R | F1 | papers/answer |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| split | k | most | close | reader margin | sure margin | recall@k | P | R | F1 | named R | stated |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k in args.k:
         rows = []
         for case in cases:
@@ -62,24 +68,30 @@ def main() -> None:
         for most in args.most:
             for close in args.close:
                 for margin in args.reader_margin:
-                    for split in sorted({c.split for c in cases}, reverse=True):
-                        print(_row(split, k, most, close, margin, [r[1:] for r in rows if r[0] == split]))
+                    for sure in args.sure_margin:
+                        for split in sorted({c.split for c in cases}, reverse=True):
+                            print(_row(split, k, most, close, margin, sure, [r[1:] for r in rows if r[0] == split]))
     engine.close()
 
 
-def _row(split: str, k: int, most: int, close: float, margin: float | None, rows) -> str:
-    precisions, recalls, sizes = [], [], []
+def _row(split: str, k: int, most: int, close: float, margin: float | None, sure: float | None, rows) -> str:
+    precisions, recalls, named_recalls, sizes = [], [], [], []
     for evidence, gold, _, reader in rows:
         gate = reader if margin is not None else None
-        stated = {ev.hit.paper_id for ev in choose_papers(evidence, True, most, close, gate, margin or 0.0)}
+        chosen = choose_papers(evidence, True, most, close, gate, margin or 0.0)
+        named = {ev.hit.paper_id for ev in chosen}
+        stated = ({ev.hit.paper_id for ev in split_listing(evidence, chosen, gate, sure)[0]} if sure is not None
+                  else named)
         precisions.append(len(stated & gold) / len(stated) if stated else 0.0)
         recalls.append(len(stated & gold) / len(gold))
+        named_recalls.append(len(named & gold) / len(gold))
         sizes.append(len(stated))
     p, r = sum(precisions) / len(rows), sum(recalls) / len(rows)
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     recall_k = sum(row[2] for row in rows) / len(rows)
-    return (f"| {split} | {k} | {most} | {close} | {'-' if margin is None else margin} | {recall_k:.3f} | "
-            f"{p:.3f} | {r:.3f} | {f1:.3f} | "
+    named_r = sum(named_recalls) / len(rows)
+    return (f"| {split} | {k} | {most} | {close} | {'-' if margin is None else margin} | "
+            f"{'-' if sure is None else sure} | {recall_k:.3f} | {p:.3f} | {r:.3f} | {f1:.3f} | {named_r:.3f} | "
             f"{sum(sizes) / len(sizes):.2f} |")
 
 

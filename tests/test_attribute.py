@@ -23,7 +23,7 @@ from assistant.answer.attribute import (
     to_quote,
     unusable_statement,
 )
-from assistant.answer.context import NOT_ANSWERED
+from assistant.answer.context import NEARBY_HEADING, NOT_ANSWERED, uncited_list
 from assistant.answer.llm import ChatModel
 from assistant.core.models import Delta, Final, Hit, Sentence, Sources, Turn
 from assistant.core.settings import LLMSettings
@@ -31,6 +31,9 @@ from assistant.engine import Assistant
 
 GPTQ_QUESTION = "How can a 175-billion-parameter GPT model be quantized to 3 or 4 bits per weight in a few GPU hours?"
 LIST_QUESTION = "Which papers propose post-training quantization methods for large transformer models?"
+# Every paper the listing gate lets through stated (none named uncited as nearby, `split_listing`): the tests of how
+# a listing's statements are written need several.
+ALL_STATED = {"list_sure_margin": 0.12}
 GPTQ_ABSTRACT = [
     "Large language models are expensive to run.",
     "In this paper, we propose GPTQ, a new one-shot weight quantization method based on approximate "
@@ -267,7 +270,7 @@ def test_one_paper_question_is_written_from_the_first_papers_abstract_alone(seed
 
 def test_list_question_gets_one_marked_statement_per_close_paper(seed):
     model = RecordingModel()
-    answer = engine(seed, model).ask(LIST_QUESTION)
+    answer = engine(seed, model, **ALL_STATED).ask(LIST_QUESTION)
     assert len(model.prompts) >= 2, answer.answer
     # A listed paper's prompt is the question, then all 3 of its evidence sentences (only figures are quoted after
     # a list entry), not its whole abstract (list_entry_prompt says why).
@@ -282,13 +285,32 @@ def test_list_question_gets_one_marked_statement_per_close_paper(seed):
         assert paragraph.endswith((f"[{citation.n}].", f"” [{citation.n}]"))
 
 
+def test_a_listing_states_the_papers_read_surely_and_names_its_nearby_ones_after_them_uncited(seed):
+    """The papers read close to the first are stated and cited (written as listed papers even when only one
+    is), the nearby ones named after them without a marker, in the stream as in the answer."""
+    model = RecordingModel()
+    bot = engine(seed, model)
+    events = list(bot.events(LIST_QUESTION))
+    answer = events[-1].answer
+    found = bot.retrieve(LIST_QUESTION)
+    stated, nearby = bot._choose(found.query, select_evidence(
+        found.query, [(hit, bot._paper_text(hit)) for hit in found.hits], bot.sparse, bot.sentence_vectors), True)
+    assert stated and nearby
+    assert [c.paper_id for c in answer.citations] == [ev.hit.paper_id for ev in stated]
+    assert len(model.prompts) == len(stated) and all(user.startswith(f"Question: {LIST_QUESTION}\n") and
+                                                     overrides.get("stop") for _, user, overrides in model.prompts)
+    block = uncited_list(NEARBY_HEADING, [ev.hit for ev in nearby])
+    assert answer.answer.endswith("\n\n" + block) and not answer.abstained and not answer.generation_failed
+    assert "".join(e.text for e in events if isinstance(e, Delta)).endswith("\n\n" + block)
+
+
 def test_a_listed_paper_the_model_declines_keeps_its_place_quoted_when_another_is_stated(seed):
     """On 47 dev and user listings the model declined right papers as often as it stated them (bench/README.md):
     a declined listed paper stays, its most relevant sentence quoted, cited."""
     titles = [e.title for e in _listed(seed)]
     assert len(titles) >= 3
     model = DecliningModel({titles[1]}, {}, LIST_QUESTION)
-    events = list(engine(seed, model).events(LIST_QUESTION))
+    events = list(engine(seed, model, **ALL_STATED).events(LIST_QUESTION))
     streamed = "".join(e.text for e in events if isinstance(e, Delta))
     answer = events[-1].answer
     assert [c.title for c in answer.citations] == titles and not answer.generation_failed
@@ -296,22 +318,24 @@ def test_a_listed_paper_the_model_declines_keeps_its_place_quoted_when_another_i
     assert declined.startswith(f"{titles[1]}: “") and declined.endswith(f"” [{answer.citations[1].n}]")
     assert f"\n\n{titles[1]}: “" in streamed and "found no answer" not in streamed
     # Every listed paper declined: the model found nothing to say, the answer is not made of those quotes.
-    nothing = engine(seed, DecliningModel(set(titles), {}, LIST_QUESTION)).ask(LIST_QUESTION)
+    nothing = engine(seed, DecliningModel(set(titles), {}, LIST_QUESTION), **ALL_STATED).ask(LIST_QUESTION)
     assert nothing.abstained or nothing.answer.startswith("The most relevant")
 
 
 def _listed(seed):
-    bot = seed.assistant
+    bot = engine(seed, None, **ALL_STATED)
     found = bot.retrieve(LIST_QUESTION)
     assert found.listing
     evidence = select_evidence(found.query, [(hit, bot._paper_text(hit)) for hit in found.hits], bot.sparse,
                                bot.sentence_vectors)
-    return [ev.hit for ev in bot._choose(found.query, evidence, True)]
+    stated, nearby = bot._choose(found.query, evidence, True)
+    assert not nearby
+    return [ev.hit for ev in stated]
 
 
 def test_a_list_question_answer_never_exceeds_list_papers(seed):
     model = RecordingModel()
-    answer = engine(seed, model, list_papers=2).ask(LIST_QUESTION)
+    answer = engine(seed, model, list_papers=2, **ALL_STATED).ask(LIST_QUESTION)
     assert len(model.prompts) == 2 and len(answer.citations) == 2
 
 

@@ -18,10 +18,12 @@ import pytest
 from conftest import make_settings, write_jsonl
 from qdrant_client import QdrantClient
 
-from assistant.answer.attribute import Evidence, choose_papers, select_evidence
+from assistant.answer.attribute import Evidence, choose_papers, select_evidence, split_listing
+from assistant.answer.citations import MARKER
+from assistant.answer.context import NEARBY_HEADING
 from assistant.answer.rerank import BlendReranker
 from assistant.core.errors import ModelUnavailable
-from assistant.core.models import Hit
+from assistant.core.models import Delta, Hit, Sources
 from assistant.core.settings import EmbedSettings, IngestSettings, RerankSettings
 from assistant.engine import Assistant
 from assistant.index import edge, mpnet_build
@@ -296,10 +298,51 @@ def test_a_seed_listing_reads_the_reader(seed):
                                bot.sentence_vectors)
     reader = bot._reader_scores(found.query, [ev.hit for ev in evidence])
     assert reader is not None and len(reader) == len(evidence)
-    chosen = [ev.hit.paper_id for ev in bot._choose(found.query, evidence, True)]
+    stated, nearby = bot._choose(found.query, evidence, True)
+    chosen = [ev.hit.paper_id for ev in stated + nearby]
     assert chosen[0] == evidence[0].hit.paper_id
-    assert chosen == [ev.hit.paper_id for ev in choose_papers(evidence, True, 6, 0.6, reader, 0.12)]
+    assert sorted(chosen) == sorted(ev.hit.paper_id for ev in choose_papers(evidence, True, 6, 0.6, reader, 0.12))
     assert all(reader[i] >= reader[0] - 0.12 for i, ev in enumerate(evidence) if ev.hit.paper_id in chosen)
+
+
+def test_a_listing_states_the_papers_read_close_to_the_first_and_names_the_rest_uncited():
+    """Of the papers the wider margin lets through, those within the sure margin are stated and cited; the others
+    are named after them, uncited. The first paper is always stated; a paper without a vector, or no reader at
+    all, is not held back."""
+    evidence = [Evidence(n=i + 1, hit=Hit(paper_id=pid, title=pid, snippet=pid, score=1.0), text=pid,
+                         sentences=[pid], score=1.0) for i, pid in enumerate("abcd")]
+
+    def split(reader, margin=0.06) -> tuple[str, str]:
+        stated, nearby = split_listing(evidence, evidence, reader, margin)
+        return "".join(ev.hit.paper_id for ev in stated), "".join(ev.hit.paper_id for ev in nearby)
+
+    assert split([0.5, 0.55, 0.46, 0.40]) == ("abc", "d")
+    assert split([0.5, 0.43, -np.inf, 0.40]) == ("ac", "bd")
+    assert split([0.5, 0.43, 0.46, 0.40], margin=0.12) == ("abcd", "")
+    assert split([-np.inf, 0.1, 0.2, 0.3]) == ("abcd", "")
+    assert split(None) == ("abcd", "")
+    assert split_listing(evidence, evidence[:1], [0.5, 0.1, 0.1, 0.1], 0.06) == (evidence[:1], [])
+
+
+def test_a_seed_listing_cites_the_papers_it_states_and_names_its_nearby_ones_uncited(seed):
+    """End to end, without a model: the answer quotes and cites the stated papers, then names the nearby ones under
+    their heading with no marker, and the stream says the same as the final answer."""
+    bot = seed.assistant
+    question = "Which papers build or evaluate generative language models for non-English or many languages?"
+    events = list(bot.events(question))
+    answer = events[-1].answer
+    sources = next(event for event in events if isinstance(event, Sources))
+    found = bot.retrieve(question)
+    reader = dict(zip((hit.paper_id for hit in found.hits), bot._reader_scores(found.query, found.hits), strict=True))
+    first = reader[found.hits[0].paper_id]
+    cited = {citation.paper_id for citation in answer.citations}
+    assert NEARBY_HEADING in answer.answer and "".join(e.text for e in events if isinstance(e, Delta)) == answer.answer
+    stated_part, nearby_part = answer.answer.split(NEARBY_HEADING)
+    nearby = [paper for paper in sources.papers if f"- {paper.title}" in nearby_part]
+    assert nearby and not cited & {paper.paper_id for paper in nearby} and not MARKER.search(nearby_part)
+    assert all(first - 0.12 <= reader[paper.paper_id] < first - 0.06 for paper in nearby)
+    assert len(cited) >= 2 and all(reader[paper_id] >= first - 0.06 for paper_id in cited)
+    assert all(f"{paper.title} [{paper.n}]" in stated_part for paper in sources.papers if paper.paper_id in cited)
 
 
 def _without_reader(seed) -> Assistant:

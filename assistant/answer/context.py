@@ -25,9 +25,18 @@ def abstention_text(missing: list[str], nearest: list[Hit], limit: int = 3, reas
     else:
         text = reason
     if nearest:
-        text += "\n\nYou may mean (not cited, the match is weak):\n" + "\n".join(
-            f"- {hit.title}" + (f" ({', '.join(hit.feeds)})" if hit.feeds else "") for hit in nearest[:limit])
+        text += "\n\n" + uncited_list("You may mean (not cited, the match is weak):", nearest[:limit])
     return text
+
+
+NEARBY_HEADING = "Also found, less clearly about this question (not cited; their abstracts are under Sources):"
+
+
+def uncited_list(heading: str, hits: Sequence[Hit]) -> str:
+    """Papers named without citation markers, a line each with their feeds ("- Title (Mar 13)"): offered, not
+    claimed (a follow-up's "those" reads only the papers an answer stated, `Assistant._among_those`)."""
+    return heading + "\n" + "\n".join(
+        f"- {hit.title}" + (f" ({', '.join(hit.feeds)})" if hit.feeds else "") for hit in hits)
 
 
 def count_tokens(text: str, encoding: str = "cl100k_base") -> int:

@@ -179,6 +179,11 @@ class LLMSettings(BaseModel):
         0.6, gt=0, le=1, description="list_close when the paper reader's vectors are there: a listed paper must then "
                                      "also be within list_reader_margin of the first paper's reader cosine.")
     list_reader_margin: float = Field(0.12, ge=0, description="See list_close_read (calibrated, README).")
+    list_sure_margin: float = Field(
+        0.06, ge=0, description="Of a listing's papers, those within this margin of the first paper's reader cosine "
+                                "are stated and cited; the others list_reader_margin lets through are named after "
+                                "them, uncited, as nearby papers (calibrated, README). list_reader_margin or more "
+                                "states them all.")
     reader_sure: float = Field(
         0.04, ge=0, description="A one-paper answer the model declines is quoted, not abstained, when the paper reader "
                                 "reads its paper at least this much (cosine) closer to the question than the next "
