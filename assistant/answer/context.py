@@ -29,7 +29,7 @@ def abstention_text(missing: list[str], nearest: list[Hit], limit: int = 3, reas
     return text
 
 
-NEARBY_HEADING = "Also found, less clearly about this question (not cited; their abstracts are under Sources):"
+NEARBY_HEADING = "Also found, less clearly about this question (not cited):"
 
 
 def uncited_list(heading: str, hits: Sequence[Hit]) -> str:
