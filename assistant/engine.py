@@ -682,7 +682,8 @@ class Assistant:
         """A follow-up that only narrows ("Which of those have code?") is answered from the previous answer's papers:
         those of them that pass the filter, every one stated with its own words, and none passed off as one of them.
 
-        The previous answer's papers are the ones whose titles it states (every answer states its papers' titles),
+        The previous answer's papers are the ones whose titles it states (every answer states its papers' titles)
+        or names as nearby after a listing,
         looked for among the candidates of the question that named the topic (``topic``, its filter words left
         out: a superset of what that answer listed). When it states none (a client that sends no answers back, a
         free-form model answer, an abstention's uncited nearest papers), the topic's papers that pass the filter
@@ -696,12 +697,17 @@ class Assistant:
         said = next((turn.content for turn in reversed(history) if turn.role == "assistant"), "")
         if not said or not found.filters:
             return found
-        stated = normalise_title(said)
+        before_nearby, _, nearby = said.partition(NEARBY_HEADING)
+        stated = normalise_title(before_nearby)
+        named = [normalise_title(line.lstrip()[2:]) for line in nearby.splitlines() if line.lstrip()[:2] in _BULLETS]
         candidates = self.retrieve(topic, self._those_depth()).hits
         # A stated paper's title is followed by its marker ("- Title [2]: ...") or its statement ("Title: ..."); a
-        # title offered uncited ("- Title (Mar 13)") was not part of that answer.
-        before = [hit for hit in candidates if any(f"{normalise_title(hit.title)}{after}" in stated
-                                                   for after in (" [", ":"))]
+        # listing's nearby papers are named after its heading ("- Title (Mar 13)"), and were shown as found too. A
+        # title offered uncited after an abstention ("You may mean ...") was not part of an answer.
+        before = [hit for hit in candidates
+                  if any(f"{normalise_title(hit.title)}{after}" in stated for after in (" [", ":"))
+                  or any(line == normalise_title(hit.title) or line.startswith(f"{normalise_title(hit.title)} (")
+                         for line in named)]
         if not before:
             return found
         found.shown = {hit.paper_id for hit in before}
@@ -1061,6 +1067,7 @@ NO_POPULARITY = ("The collection holds no citation counts, upvotes or other meas
 NO_POPULARITY_ASK = ' Ask about a topic instead ("Which papers …?"), or about the collection ("How many papers?").'
 NO_POPULARITY_FOUND = " What the papers found say:\n\n"
 NEWEST_FIRST = "Newest first, by the latest feed each paper was listed in:\n\n"
+_BULLETS = ("- ", "• ", "* ")  # a list line as we write it, as Slack shows it, as Markdown allows it
 BEYOND_THOSE = "Not in the previous answer, found by searching its topic again with the filter:"
 
 

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from conftest import GPTQ_TITLE, make_settings, quoted_after
 
-from assistant.answer.context import ABSTAIN_TEXT, heuristic_standalone, leans_back, only_narrows, stands_alone
+from assistant.answer.context import (
+    ABSTAIN_TEXT,
+    NEARBY_HEADING,
+    heuristic_standalone,
+    leans_back,
+    only_narrows,
+    stands_alone,
+)
 from assistant.answer.llm import ChatModel
 from assistant.answer.understand import day_label
 from assistant.core.models import Answer, Delta, Sources, Turn
@@ -282,12 +289,15 @@ def test_a_chain_of_follow_ups_keeps_the_topic_and_every_filter_said_on_the_way(
 def test_which_of_those_lists_the_previous_answers_papers_that_pass_then_the_new_ones(seed):
     """"Which of those have code?" had searched the topic again with the filter and listed papers the user had not
     been shown as if they were "those" (after a listing on speech, one on long text generation): the answer now
-    lists the previous answer's papers that pass, then, under a heading of their own, new ones that do."""
+    lists the previous answer's papers that pass, then, under a heading of their own, new ones that do. The papers
+    a listing names uncited after its answer (nearby) are the previous answer's too."""
     question = "Which papers quantize large language models after training?"
     first = seed.assistant.ask(question)
-    shown = {c.paper_id for c in first.citations}
+    nearby = [hit for hit in first.hits if f"\n- {hit.title}" in first.answer.partition(NEARBY_HEADING)[2]]
+    assert nearby  # RepQuant and Large Concept Models, read less close to the question than the first paper
+    shown = {c.paper_id for c in first.citations} | {hit.paper_id for hit in nearby}
     history = [Turn(role="user", content=question), Turn(role="assistant", content=first.answer)]
-    with_code = {c.paper_id for c in first.citations if c.code_url}
+    with_code = {c.paper_id for c in first.citations if c.code_url} | {hit.paper_id for hit in nearby if hit.code_url}
     assert len(shown) > 2 and 0 < len(with_code) < len(shown)
     narrowed = seed.assistant.ask("Which of those have code?", history)
     assert not narrowed.abstained and narrowed.filters == ["with code"]
@@ -301,7 +311,12 @@ def test_which_of_those_lists_the_previous_answers_papers_that_pass_then_the_new
     assert one.answer.startswith(narrowed.answer.splitlines()[0])
     assert with_code <= {c.paper_id for c in one.citations}
 
-    missed = [day for day in seed.assistant.feed_days() if not any(day_label(day) in c.feeds for c in first.citations)]
+    # Slack shows our list lines with bullets: its thread history names the same papers.
+    bulleted = [history[0], Turn(role="assistant", content=first.answer.replace("\n- ", "\n• "))]
+    assert seed.assistant.ask("Which of those have code?", bulleted).answer == narrowed.answer
+
+    feeds = [c.feeds for c in first.citations] + [hit.feeds for hit in nearby]
+    missed = [day for day in seed.assistant.feed_days() if not any(day_label(day) in f for f in feeds)]
     if missed:  # a feed none of the listed papers was seen in
         none = seed.assistant.ask(f"Which of them were in the {day_label(missed[0])} feed?", history)
         assert none.answer.startswith(f"None of the {len(shown)} papers in the previous answer passes the filter")
