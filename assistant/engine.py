@@ -582,7 +582,8 @@ class Assistant:
         nearby: list[Evidence] = []  # a listing's papers named after its answer, uncited (split_listing)
         if found.those:  # the previous answer's papers that pass, then new ones the listing gate keeps
             chosen = [ev for ev in evidence if ev.hit.paper_id in found.shown]
-            chosen += [ev for ev in sum(self._choose(query, evidence, True), []) if ev.hit.paper_id not in found.shown]
+            stated, near = self._choose(query, evidence, True)  # new papers: all the gate lets through are listed
+            chosen += [ev for ev in stated + near if ev.hit.paper_id not in found.shown]
         elif found.by_filter:
             chosen = evidence
         else:  # a question naming two or more of the found papers ("Compare GPTQ and RepQuant") is about each

@@ -34,7 +34,8 @@ NEARBY_HEADING = "Also found, less clearly about this question (not cited):"
 
 def uncited_list(heading: str, hits: Sequence[Hit]) -> str:
     """Papers named without citation markers, a line each with their feeds ("- Title (Mar 13)"): offered, not
-    claimed (a follow-up's "those" reads only the papers an answer stated, `Assistant._among_those`)."""
+    claimed. A follow-up's "those" counts a listing's nearby papers among its own, not an abstention's nearest
+    (`Assistant._among_those`)."""
     return heading + "\n" + "\n".join(
         f"- {hit.title}" + (f" ({', '.join(hit.feeds)})" if hit.feeds else "") for hit in hits)
 
