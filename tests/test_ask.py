@@ -18,6 +18,7 @@ from assistant.answer.context import (
     leans_back,
     only_narrows,
     stands_alone,
+    uncited_list,
 )
 from assistant.answer.llm import ChatModel
 from assistant.answer.understand import day_label
@@ -293,11 +294,15 @@ def test_which_of_those_lists_the_previous_answers_papers_that_pass_then_the_new
     a listing names uncited after its answer (nearby) are the previous answer's too."""
     question = "Which papers quantize large language models after training?"
     first = seed.assistant.ask(question)
-    nearby = [hit for hit in first.hits if f"\n- {hit.title}" in first.answer.partition(NEARBY_HEADING)[2]]
-    assert nearby  # RepQuant and Large Concept Models, read less close to the question than the first paper
-    shown = {c.paper_id for c in first.citations} | {hit.paper_id for hit in nearby}
-    history = [Turn(role="user", content=question), Turn(role="assistant", content=first.answer)]
-    with_code = {c.paper_id for c in first.citations if c.code_url} | {hit.paper_id for hit in nearby if hit.code_url}
+    # The answer as a listing with a nearby paper gives it: one of the topic's candidates with code, named uncited
+    # (which of its papers the reader puts in that band is not what this tests).
+    cited = {c.paper_id for c in first.citations}
+    candidates = seed.assistant.retrieve(question, seed.assistant._those_depth()).hits
+    nearby = [next(hit for hit in candidates if hit.code_url and hit.paper_id not in cited)]
+    said = first.answer.partition(NEARBY_HEADING)[0].rstrip() + "\n\n" + uncited_list(NEARBY_HEADING, nearby)
+    shown = cited | {nearby[0].paper_id}
+    history = [Turn(role="user", content=question), Turn(role="assistant", content=said)]
+    with_code = {c.paper_id for c in first.citations if c.code_url} | {nearby[0].paper_id}
     assert len(shown) > 2 and 0 < len(with_code) < len(shown)
     narrowed = seed.assistant.ask("Which of those have code?", history)
     assert not narrowed.abstained and narrowed.filters == ["with code"]
@@ -312,7 +317,7 @@ def test_which_of_those_lists_the_previous_answers_papers_that_pass_then_the_new
     assert with_code <= {c.paper_id for c in one.citations}
 
     # Slack shows our list lines with bullets: its thread history names the same papers.
-    bulleted = [history[0], Turn(role="assistant", content=first.answer.replace("\n- ", "\n• "))]
+    bulleted = [history[0], Turn(role="assistant", content=said.replace("\n- ", "\n• "))]
     assert seed.assistant.ask("Which of those have code?", bulleted).answer == narrowed.answer
 
     feeds = [c.feeds for c in first.citations] + [hit.feeds for hit in nearby]
