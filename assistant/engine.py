@@ -58,6 +58,7 @@ from assistant.answer.context import (
     format_history,
     heuristic_standalone,
     leans_back,
+    named_nearby,
     only_narrows,
     stands_alone,
     topic_question,
@@ -698,17 +699,14 @@ class Assistant:
         said = next((turn.content for turn in reversed(history) if turn.role == "assistant"), "")
         if not said or not found.filters:
             return found
-        before_nearby, _, nearby = said.partition(NEARBY_HEADING)
-        stated = normalise_title(before_nearby)
-        named = [normalise_title(line.lstrip()[2:]) for line in nearby.splitlines() if line.lstrip()[:2] in _BULLETS]
+        stated = normalise_title(said.partition(NEARBY_HEADING)[0])
         candidates = self.retrieve(topic, self._those_depth()).hits
         # A stated paper's title is followed by its marker ("- Title [2]: ...") or its statement ("Title: ..."); a
         # listing's nearby papers are named after its heading ("- Title (Mar 13)"), and were shown as found too. A
         # title offered uncited after an abstention ("You may mean ...") was not part of an answer.
-        before = [hit for hit in candidates
-                  if any(f"{normalise_title(hit.title)}{after}" in stated for after in (" [", ":"))
-                  or any(line == normalise_title(hit.title) or line.startswith(f"{normalise_title(hit.title)} (")
-                         for line in named)]
+        nearby = named_nearby(said, [hit.title for hit in candidates])
+        before = [hit for hit in candidates if hit.title in nearby
+                  or any(f"{normalise_title(hit.title)}{after}" in stated for after in (" [", ":"))]
         if not before:
             return found
         found.shown = {hit.paper_id for hit in before}
@@ -1068,7 +1066,6 @@ NO_POPULARITY = ("The collection holds no citation counts, upvotes or other meas
 NO_POPULARITY_ASK = ' Ask about a topic instead ("Which papers …?"), or about the collection ("How many papers?").'
 NO_POPULARITY_FOUND = " What the papers found say:\n\n"
 NEWEST_FIRST = "Newest first, by the latest feed each paper was listed in:\n\n"
-_BULLETS = ("- ", "• ", "* ")  # a list line as we write it, as Slack shows it, as Markdown allows it
 BEYOND_THOSE = "Not in the previous answer, found by searching its topic again with the filter:"
 
 

@@ -39,7 +39,7 @@ def main() -> None:
 
 def answer(path: str, ids: set[str]) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from assistant.answer.context import NEARBY_HEADING
+    from assistant.answer.context import named_nearby
     from assistant.core.models import Delta, Final, Sentence, Sources
     from assistant.core.settings import Settings
     from assistant.engine import Assistant
@@ -70,9 +70,8 @@ def answer(path: str, ids: set[str]) -> None:
                 entry["outcome"] = ("stated" if any(entry["supported"]) else "unsupported" if entry["supported"]
                                     else "declined")
             cited = sorted(c.title for c in final.citations) if final else []
-            # Papers named uncited after the listing (`split_listing`): "- Title (feeds)" under NEARBY_HEADING.
-            after = final.answer.split(NEARBY_HEADING, 1)[1] if final and NEARBY_HEADING in final.answer else ""
-            nearby = [t for t in titles if f"- {t}" in after]
+            # Papers named uncited after the listing (`split_listing`), read back as a follow-up reads them.
+            nearby = sorted(named_nearby(final.answer, titles)) if final else []
             row = {"set": name, "id": case["id"], "gold": len(case["gold_titles"]), "entries": entries,
                    "cited": cited, "nearby": nearby}
             out.write(json.dumps(row) + "\n")

@@ -319,9 +319,11 @@ def split_listing(evidence: list[Evidence], chosen: list[Evidence], reader: list
     if reader is None or len(chosen) < 2 or not np.isfinite(reader[0]):
         return chosen, []
     cosine = {id(ev): score for ev, score in zip(evidence, reader, strict=True)}
-    sure = [chosen[0], *[ev for ev in chosen[1:]
-                         if not np.isfinite(cosine[id(ev)]) or cosine[id(ev)] >= reader[0] - sure_margin]]
-    return sure, [ev for ev in chosen if all(ev is not kept for kept in sure)]
+    sure, nearby = [chosen[0]], []
+    for ev in chosen[1:]:
+        close = not np.isfinite(cosine[id(ev)]) or cosine[id(ev)] >= reader[0] - sure_margin
+        (sure if close else nearby).append(ev)
+    return sure, nearby
 
 
 _FIGURE = re.compile(r"(?<![\w.])\d[\d,.]*\d(?:\s?[x×%])?|(?<![\w.])\d(?:\s?[x×%])?")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from assistant.answer.understand import has_topic, read_filters, topic_words
 from assistant.core.models import Hit, Turn
 from assistant.core.offline import tiktoken_encoding as _encoding
+from assistant.core.text import normalise_title
 
 ABSTAIN_TEXT = ("The collection doesn't cover this: no paper in it is close enough to the question "
                 "to answer from its abstract.")
@@ -35,9 +36,21 @@ NEARBY_HEADING = "Also found, less clearly about this question (not cited):"
 def uncited_list(heading: str, hits: Sequence[Hit]) -> str:
     """Papers named without citation markers, a line each with their feeds ("- Title (Mar 13)"): offered, not
     claimed. A follow-up's "those" counts a listing's nearby papers among its own, not an abstention's nearest
-    (`Assistant._among_those`)."""
+    (`named_nearby`, `Assistant._among_those`)."""
     return heading + "\n" + "\n".join(
         f"- {hit.title}" + (f" ({', '.join(hit.feeds)})" if hit.feeds else "") for hit in hits)
+
+
+_BULLETS = ("- ", "• ", "* ")  # a list line as `uncited_list` writes it, as Slack shows it, as Markdown allows it
+
+
+def named_nearby(answer: str, titles: Iterable[str]) -> set[str]:
+    """Those of ``titles`` an answer names as nearby papers, after NEARBY_HEADING (the lines `uncited_list`
+    writes, read back from a conversation's history in any case and with any of the bullets)."""
+    lines = [normalise_title(line.lstrip()[2:]) for line in answer.partition(NEARBY_HEADING)[2].splitlines()
+             if line.lstrip()[:2] in _BULLETS]
+    keys = {title: normalise_title(title) for title in titles}
+    return {title for title, key in keys.items() if any(line == key or line.startswith(f"{key} (") for line in lines)}
 
 
 def count_tokens(text: str, encoding: str = "cl100k_base") -> int:
